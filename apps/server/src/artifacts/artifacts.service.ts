@@ -1,0 +1,319 @@
+import { compareVersions, parseVersion } from '@app/resolver';
+import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { pipeline, type Readable } from 'node:stream';
+import { DataSource, type EntityManager } from 'typeorm';
+import { bumpCatalogRevision } from '../catalog/catalog-revision';
+import { ChannelEntity } from '../channels/channel.entity';
+import { conflict, DomainError, invalidInput, notFound, payloadTooLarge } from '../common/domain-error';
+import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
+import { ObjectStore } from '../storage/object-store';
+import { ArtifactEntity } from './artifact.entity';
+import { ComponentEntity } from './component.entity';
+import { DigestStream, type Digest } from './digest-stream';
+import { validName, validVersion } from './names';
+
+export const CHUNK_SIZE_BYTES = 1024 * 1024;
+const MAX_NOTES_LENGTH = 2000;
+/** Uploads older than this are left over from a crash (or a replica that died mid-upload). */
+const STALE_UPLOAD_MS = 6 * 60 * 60 * 1000;
+
+export const artifactKey = (sha256: string) => `artifacts/${sha256}`;
+
+export interface ArtifactView {
+  component: string;
+  version: string;
+  sha256: string;
+  md5: string;
+  size: number;
+  requiresFrom: string | null;
+  notes: string | null;
+  createdAt: Date;
+}
+
+export interface UploadRequest {
+  component: string;
+  version: string;
+  requiresFrom?: string;
+  notes?: string;
+  /** Content-Length when the client sent one. */
+  declaredLength?: number;
+  body: Readable;
+}
+
+export interface UploadResult {
+  artifact: ArtifactView;
+  /** False when the same bytes were already stored under this version (an idempotent retry). */
+  created: boolean;
+}
+
+export function artifactView(component: ComponentEntity, artifact: ArtifactEntity): ArtifactView {
+  return {
+    component: component.name,
+    version: artifact.version,
+    sha256: artifact.sha256,
+    md5: artifact.md5,
+    size: artifact.size,
+    requiresFrom: artifact.requiresFrom,
+    notes: artifact.notes,
+    createdAt: artifact.createdAt,
+  };
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  const driverError = (error as { driverError?: { code?: string }; code?: string }) ?? {};
+  return driverError.driverError?.code === '23505' || driverError.code === '23505';
+}
+
+@Injectable()
+export class ArtifactService implements OnApplicationBootstrap {
+  private readonly logger = new Logger(ArtifactService.name);
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly store: ObjectStore,
+    private readonly config: AppConfig,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.removeStaleUploads().catch((error: unknown) => this.logger.warn(`could not clean up old uploads: ${String(error)}`));
+  }
+
+  /**
+   * Stores a binary as a new version. The bytes stream to a temporary key while they are hashed;
+   * only when they are complete and the row is committed does the artifact exist. Same bytes under
+   * the same version is a harmless retry; other bytes under an existing version is a conflict.
+   */
+  async upload(request: UploadRequest): Promise<UploadResult> {
+    const componentName = validName('component', request.component);
+    const version = validVersion(request.version);
+    const requiresFrom = request.requiresFrom === undefined || request.requiresFrom === '' ? undefined : validVersion(request.requiresFrom, 'requiresFrom');
+    if (requiresFrom && compareVersions(requiresFrom, version) >= 0) {
+      throw invalidInput(`requiresFrom (${requiresFrom.raw}) must be lower than the version it guards (${version.raw})`);
+    }
+    if (request.notes !== undefined && request.notes.length > MAX_NOTES_LENGTH) {
+      throw invalidInput(`notes must be at most ${MAX_NOTES_LENGTH} characters`);
+    }
+    if (request.declaredLength !== undefined && request.declaredLength > this.config.maxUploadBytes) {
+      this.metrics.uploads.inc({ result: 'rejected' });
+      throw payloadTooLarge(`upload of ${request.declaredLength} bytes is larger than MAX_UPLOAD_BYTES (${this.config.maxUploadBytes})`);
+    }
+
+    const uploadKey = `uploads/${randomUUID()}`;
+    let digest: Digest;
+    try {
+      digest = await this.receive(request.body, uploadKey, request.declaredLength);
+    } catch (error) {
+      await this.store.remove(uploadKey).catch(() => undefined);
+      this.metrics.uploads.inc({ result: error instanceof DomainError ? 'rejected' : 'failed' });
+      throw error;
+    }
+
+    try {
+      const result = await this.commit(componentName, version.raw, version.key, requiresFrom?.raw ?? null, request.notes ?? null, uploadKey, digest);
+      this.metrics.uploads.inc({ result: result.created ? 'created' : 'unchanged' });
+      if (result.created) this.metrics.uploadBytes.inc(digest.size);
+      return result;
+    } catch (error) {
+      this.metrics.uploads.inc({ result: error instanceof DomainError && error.code === 'Conflict' ? 'conflict' : 'failed' });
+      throw error;
+    } finally {
+      await this.store.remove(uploadKey).catch(() => undefined);
+    }
+  }
+
+  private async receive(body: Readable, uploadKey: string, declaredLength?: number): Promise<Digest> {
+    const digester = new DigestStream(this.config.maxUploadBytes, CHUNK_SIZE_BYTES);
+    let bodyFailed = false;
+    // pipeline() forwards an aborted request body as an error into the digester, and so into the store.
+    const hashed = pipeline(body, digester, (error) => {
+      if (error && !(error instanceof DomainError)) bodyFailed = true;
+    });
+    try {
+      await this.store.write(uploadKey, hashed, declaredLength);
+    } catch (error) {
+      if (error instanceof DomainError) throw error;
+      if (bodyFailed || body.errored !== null) {
+        throw invalidInput('the upload was interrupted before the body was complete; nothing was stored');
+      }
+      this.logger.error(`object store failed while receiving an upload: ${String(error)}`);
+      throw new DomainError('Unavailable', 'the object store failed while receiving the upload; nothing was stored, try again');
+    }
+    return digester.digest;
+  }
+
+  private async commit(
+    componentName: string,
+    version: string,
+    versionKey: string,
+    requiresFrom: string | null,
+    notes: string | null,
+    uploadKey: string,
+    digest: Digest,
+  ): Promise<UploadResult> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.dataSource.transaction(async (manager) => {
+          await this.lockContent(manager, digest.sha256);
+          const existing = await this.findArtifact(manager, componentName, versionKey);
+          if (existing) {
+            if (existing.artifact.sha256 !== digest.sha256) {
+              throw conflict(
+                `${existing.component.name} ${existing.artifact.version} already exists with other content (sha256 ${existing.artifact.sha256}); versions are immutable, upload a new version`,
+              );
+            }
+            return { artifact: artifactView(existing.component, existing.artifact), created: false };
+          }
+          const component = await this.findOrCreateComponent(manager, componentName);
+          await this.store.promote(uploadKey, artifactKey(digest.sha256));
+          const artifact = Object.assign(new ArtifactEntity(), {
+            componentId: component.id,
+            version,
+            versionKey,
+            sha256: digest.sha256,
+            md5: digest.md5,
+            size: digest.size,
+            requiresFrom,
+            notes,
+            chunkSize: digest.chunkSize,
+            chunkHashes: Buffer.from(digest.chunks.join(''), 'hex'),
+          });
+          await manager.getRepository(ArtifactEntity).insert(artifact);
+          await bumpCatalogRevision(manager);
+          const saved = await manager.getRepository(ArtifactEntity).findOneByOrFail({ id: artifact.id });
+          return { artifact: artifactView(component, saved), created: true };
+        });
+      } catch (error) {
+        // Two uploads of one new version raced; the loser re-reads and answers like a retry or a conflict.
+        if (isUniqueViolation(error) && attempt < 2) continue;
+        await this.removeIfUnreferenced(digest.sha256);
+        throw error;
+      }
+    }
+  }
+
+  /** Serialises everything that adds or removes the stored object of one content hash. */
+  private async lockContent(manager: EntityManager, sha256: string): Promise<void> {
+    await manager.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 7))', [sha256]);
+  }
+
+  private async removeIfUnreferenced(sha256: string): Promise<void> {
+    await this.dataSource
+      .transaction(async (manager) => {
+        await this.lockContent(manager, sha256);
+        const references = await manager.getRepository(ArtifactEntity).countBy({ sha256 });
+        if (references === 0) await this.store.remove(artifactKey(sha256));
+      })
+      .catch((error: unknown) => this.logger.warn(`could not remove unreferenced object ${sha256}: ${String(error)}`));
+  }
+
+  private async findOrCreateComponent(manager: EntityManager, name: string): Promise<ComponentEntity> {
+    const components = manager.getRepository(ComponentEntity);
+    const found = await components.createQueryBuilder('c').where('lower(c.name) = lower(:name)', { name }).getOne();
+    if (found) return found;
+    const component = Object.assign(new ComponentEntity(), { name });
+    await components.insert(component);
+    return components.findOneByOrFail({ id: component.id });
+  }
+
+  async findComponent(name: string, manager: EntityManager = this.dataSource.manager): Promise<ComponentEntity | undefined> {
+    if (name.length > 64) return undefined;
+    const found = await manager.getRepository(ComponentEntity).createQueryBuilder('c').where('lower(c.name) = lower(:name)', { name }).getOne();
+    return found ?? undefined;
+  }
+
+  async requireComponent(name: string, manager?: EntityManager): Promise<ComponentEntity> {
+    const component = await this.findComponent(name, manager);
+    if (!component) throw notFound(`component ${name.slice(0, 64)} does not exist`);
+    return component;
+  }
+
+  private async findArtifact(
+    manager: EntityManager,
+    componentName: string,
+    versionKey: string,
+  ): Promise<{ component: ComponentEntity; artifact: ArtifactEntity } | undefined> {
+    const component = await this.findComponent(componentName, manager);
+    if (!component) return undefined;
+    const artifact = await manager.getRepository(ArtifactEntity).findOneBy({ componentId: component.id, versionKey });
+    return artifact ? { component, artifact } : undefined;
+  }
+
+  /** The artifact of a component at a version (any spelling of it), or NotFound. */
+  async requireArtifact(componentName: string, version: string, manager: EntityManager = this.dataSource.manager) {
+    const parsed = validVersion(version);
+    const found = await this.findArtifact(manager, componentName, parsed.key);
+    if (!found) throw notFound(`${componentName.slice(0, 64)} has no version ${version}`);
+    return found;
+  }
+
+  async listComponents(): Promise<{ name: string; createdAt: Date; versions: number; latestVersion: string | null; channels: string[] }[]> {
+    const [components, artifacts, channels] = await Promise.all([
+      this.dataSource.getRepository(ComponentEntity).find({ order: { name: 'ASC' } }),
+      this.dataSource.getRepository(ArtifactEntity).find({ select: { componentId: true, version: true } }),
+      this.dataSource.getRepository(ChannelEntity).find({ select: { componentId: true, name: true }, order: { name: 'ASC' } }),
+    ]);
+    return components.map((component) => {
+      const versions = artifacts.filter((a) => a.componentId === component.id).map((a) => parseVersion(a.version));
+      versions.sort(compareVersions);
+      return {
+        name: component.name,
+        createdAt: component.createdAt,
+        versions: versions.length,
+        latestVersion: versions.at(-1)?.raw ?? null,
+        channels: channels.filter((c) => c.componentId === component.id).map((c) => c.name),
+      };
+    });
+  }
+
+  /** Every version of a component, newest first, with the channels that point at it. */
+  async listVersions(componentName: string): Promise<(ArtifactView & { channels: string[] })[]> {
+    const component = await this.requireComponent(componentName);
+    const [artifacts, channels] = await Promise.all([
+      this.dataSource.getRepository(ArtifactEntity).findBy({ componentId: component.id }),
+      this.dataSource.getRepository(ChannelEntity).findBy({ componentId: component.id }),
+    ]);
+    artifacts.sort((a, b) => compareVersions(parseVersion(b.version), parseVersion(a.version)));
+    return artifacts.map((artifact) => ({
+      ...artifactView(component, artifact),
+      channels: channels.filter((c) => c.artifactId === artifact.id).map((c) => c.name),
+    }));
+  }
+
+  async getVersion(componentName: string, version: string): Promise<ArtifactView & { channels: string[] }> {
+    const { component, artifact } = await this.requireArtifact(componentName, version);
+    const channels = await this.dataSource.getRepository(ChannelEntity).findBy({ artifactId: artifact.id });
+    return { ...artifactView(component, artifact), channels: channels.map((c) => c.name) };
+  }
+
+  /** Deletes a version no channel points at; its bytes go when no other version shares them. */
+  async deleteVersion(componentName: string, version: string): Promise<void> {
+    const sha256 = await this.dataSource.transaction(async (manager) => {
+      const { component, artifact } = await this.requireArtifact(componentName, version, manager);
+      await this.lockContent(manager, artifact.sha256);
+      const channels = await manager.getRepository(ChannelEntity).findBy({ artifactId: artifact.id });
+      if (channels.length > 0) {
+        throw conflict(`${component.name} ${artifact.version} is used by channel(s) ${channels.map((c) => c.name).join(', ')}; point them elsewhere first`);
+      }
+      await manager.getRepository(ArtifactEntity).delete({ id: artifact.id });
+      await bumpCatalogRevision(manager);
+      return artifact.sha256;
+    });
+    await this.removeIfUnreferenced(sha256);
+  }
+
+  /** The stored binary known by this SHA-256, if any version has it. */
+  async findBySha256(sha256: string): Promise<{ sha256: string; md5: string; size: number; createdAt: Date; storageTier: string } | undefined> {
+    const artifact = await this.dataSource.getRepository(ArtifactEntity).findOne({ where: { sha256 }, order: { createdAt: 'ASC' } });
+    return artifact ?? undefined;
+  }
+
+  private async removeStaleUploads(): Promise<void> {
+    const cutoff = Date.now() - STALE_UPLOAD_MS;
+    for await (const object of this.store.list('uploads/')) {
+      if (object.modifiedAt.getTime() < cutoff) await this.store.remove(object.key);
+    }
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * Errors the services throw, in the domain's words. Each transport maps them once:
+ * HTTP in {@link HttpErrorFilter}, MQTT in the broker adapter, jobs in the scheduler.
+ */
+export type DomainErrorCode =
+  | 'InvalidInput'
+  | 'NotFound'
+  | 'Conflict'
+  | 'PayloadTooLarge'
+  | 'Unauthenticated'
+  | 'Forbidden'
+  | 'Unavailable'
+  | 'ColdStorage';
+
+export class DomainError extends Error {
+  constructor(
+    readonly code: DomainErrorCode,
+    message: string,
+    readonly details?: { retryAfterSeconds?: number },
+  ) {
+    super(message);
+    this.name = code;
+  }
+}
+
+export const invalidInput = (message: string) => new DomainError('InvalidInput', message);
+export const notFound = (message: string) => new DomainError('NotFound', message);
+export const conflict = (message: string) => new DomainError('Conflict', message);
+export const payloadTooLarge = (message: string) => new DomainError('PayloadTooLarge', message);

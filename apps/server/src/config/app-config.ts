@@ -1,0 +1,67 @@
+import { resolve } from 'node:path';
+import { parseEnvironment, type EnvironmentVariables } from './environment';
+
+export type DatabaseSettings = { kind: 'postgres'; url: string } | { kind: 'embedded'; dataDir: string };
+
+export type StorageSettings =
+  | { kind: 's3'; endpoint: string; accessKey: string; secretKey: string; bucket: string; region: string; partSizeBytes: number }
+  | { kind: 'filesystem'; root: string };
+
+/**
+ * The validated configuration, built once at boot. Services receive this object (or a slice of it);
+ * none of them reads the environment.
+ */
+export class AppConfig {
+  readonly port: number;
+  readonly bindAddress: string;
+  readonly mqttPort: number;
+  readonly mqttWsPort: number;
+  readonly dataDir: string;
+  readonly publicBaseUrl: string;
+  readonly adminApiKey?: string;
+  readonly database: DatabaseSettings;
+  readonly redis?: { url: string; prefix: string };
+  readonly storage: StorageSettings;
+  readonly cacheTtlSeconds: number;
+  readonly maxUploadBytes: number;
+  readonly deviceAuth: 'none' | 'token';
+  readonly logLevel: EnvironmentVariables['LOG_LEVEL'];
+
+  constructor(env: EnvironmentVariables) {
+    this.port = env.PORT;
+    this.bindAddress = env.BIND_ADDRESS;
+    this.mqttPort = env.MQTT_PORT;
+    this.mqttWsPort = env.MQTT_WS_PORT;
+    this.dataDir = resolve(env.DATA_DIR);
+    this.publicBaseUrl = (env.PUBLIC_BASE_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, '');
+    this.adminApiKey = env.ADMIN_API_KEY;
+    this.database = env.DATABASE_URL
+      ? { kind: 'postgres', url: env.DATABASE_URL }
+      : { kind: 'embedded', dataDir: resolve(this.dataDir, 'pglite') };
+    this.redis = env.REDIS_URL ? { url: env.REDIS_URL, prefix: env.REDIS_PREFIX } : undefined;
+    this.storage = env.S3_ENDPOINT
+      ? {
+          kind: 's3',
+          endpoint: env.S3_ENDPOINT,
+          accessKey: env.S3_ACCESS_KEY!,
+          secretKey: env.S3_SECRET_KEY!,
+          bucket: env.S3_BUCKET,
+          region: env.S3_REGION,
+          partSizeBytes: env.S3_PART_SIZE_BYTES,
+        }
+      : { kind: 'filesystem', root: resolve(this.dataDir, 'objects') };
+    this.cacheTtlSeconds = env.CACHE_TTL_SECONDS;
+    this.maxUploadBytes = env.MAX_UPLOAD_BYTES;
+    this.deviceAuth = env.DEVICE_AUTH;
+    this.logLevel = env.LOG_LEVEL;
+  }
+
+  static fromEnvironment(env: NodeJS.ProcessEnv = process.env): AppConfig {
+    return new AppConfig(parseEnvironment(env));
+  }
+
+  /** True when this process owns DATA_DIR exclusively (the embedded database cannot be shared). */
+  get usesEmbeddedDatabase(): boolean {
+    return this.database.kind === 'embedded';
+  }
+}

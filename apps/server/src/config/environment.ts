@@ -1,0 +1,193 @@
+import 'reflect-metadata';
+import { Transform, plainToInstance } from 'class-transformer';
+import {
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Matches,
+  Max,
+  Min,
+  MinLength,
+  ValidateIf,
+  validateSync,
+  type ValidationError,
+} from 'class-validator';
+
+/** Every variable the appliance reads, with its description, for the docs and deployment checks. */
+export interface VariableDoc {
+  name: string;
+  description: string;
+  default?: string;
+  secret?: boolean;
+}
+
+const variableDocs: VariableDoc[] = [];
+
+function Env(description: string, options: { default?: string; secret?: boolean } = {}): PropertyDecorator {
+  return (_target, key) => {
+    variableDocs.push({ name: String(key), description, ...options });
+  };
+}
+
+const toInt = ({ value }: { value: unknown }) =>
+  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
+const emptyToUndefined = ({ value }: { value: unknown }) =>
+  typeof value === 'string' && value.trim() === '' ? undefined : value;
+
+/**
+ * The environment as the appliance understands it. Nothing outside this folder reads process.env:
+ * everything gets an {@link AppConfig} built from this once at boot.
+ */
+export class EnvironmentVariables {
+  @Env('HTTP port of the device and admin API', { default: '8080' })
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  PORT: number = 8080;
+
+  @Env('Address the HTTP and MQTT listeners bind to', { default: '0.0.0.0' })
+  @IsString()
+  BIND_ADDRESS: string = '0.0.0.0';
+
+  @Env('MQTT over TCP port of the embedded broker', { default: '1883' })
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  MQTT_PORT: number = 1883;
+
+  @Env('MQTT over WebSocket port (path /mqtt)', { default: '8083' })
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  MQTT_WS_PORT: number = 8083;
+
+  @Env('Folder for the embedded database, the filesystem object store and the signing key', { default: './data' })
+  @IsString()
+  @MinLength(1)
+  DATA_DIR: string = './data';
+
+  @Env('Base URL devices reach the appliance at; offer URLs start with it', { default: 'http://localhost:<PORT>' })
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
+  PUBLIC_BASE_URL?: string;
+
+  @Env('Admin API key seeded with admin scope (at least 16 characters); unset: one is generated at first start', { secret: true })
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  @MinLength(16)
+  ADMIN_API_KEY?: string;
+
+  @Env('PostgreSQL URL; unset: embedded PostgreSQL (PGlite) under DATA_DIR', { secret: true })
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^postgres(ql)?:\/\//, { message: 'DATABASE_URL must start with postgres:// or postgresql://' })
+  DATABASE_URL?: string;
+
+  @Env('Redis URL; unset: in-process scheduler and a single broker', { secret: true })
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^rediss?:\/\//, { message: 'REDIS_URL must start with redis:// or rediss://' })
+  REDIS_URL?: string;
+
+  @Env('Prefix of every Redis key the appliance writes', { default: 'ota' })
+  @IsString()
+  @Matches(/^[A-Za-z0-9:_-]{1,64}$/, { message: 'REDIS_PREFIX must be 1-64 letters, digits, ":", "_" or "-"' })
+  REDIS_PREFIX: string = 'ota';
+
+  @Env('S3/MinIO endpoint URL; unset: filesystem object store under DATA_DIR')
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
+  S3_ENDPOINT?: string;
+
+  @Env('S3 access key', { secret: true })
+  @Transform(emptyToUndefined)
+  @ValidateIf((env: EnvironmentVariables) => env.S3_ENDPOINT !== undefined)
+  @IsString({ message: 'S3_ACCESS_KEY is required when S3_ENDPOINT is set' })
+  S3_ACCESS_KEY?: string;
+
+  @Env('S3 secret key', { secret: true })
+  @Transform(emptyToUndefined)
+  @ValidateIf((env: EnvironmentVariables) => env.S3_ENDPOINT !== undefined)
+  @IsString({ message: 'S3_SECRET_KEY is required when S3_ENDPOINT is set' })
+  S3_SECRET_KEY?: string;
+
+  @Env('S3 bucket for artifacts (created at start when missing)', { default: 'ota-artifacts' })
+  @Matches(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'S3_BUCKET must be a valid bucket name' })
+  S3_BUCKET: string = 'ota-artifacts';
+
+  @Env('S3 region', { default: 'us-east-1' })
+  @IsString()
+  S3_REGION: string = 'us-east-1';
+
+  @Env('S3 multipart part size in bytes: the memory one upload holds; 10,000 parts make the largest object', { default: '16777216' })
+  @Transform(toInt)
+  @IsInt()
+  @Min(5 * 1024 * 1024)
+  @Max(5 * 1024 ** 3)
+  S3_PART_SIZE_BYTES: number = 16 * 1024 * 1024;
+
+  @Env('max-age of GET /package answers, in seconds', { default: '100' })
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(31536000)
+  CACHE_TTL_SECONDS: number = 100;
+
+  @Env('Largest accepted upload, in bytes', { default: '4294967296' })
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  MAX_UPLOAD_BYTES: number = 4 * 1024 ** 3;
+
+  @Env('Device authentication: none (any device id) or token (registered devices with their token)', { default: 'none' })
+  @IsIn(['none', 'token'])
+  DEVICE_AUTH: 'none' | 'token' = 'none';
+
+  @Env('Log level: fatal, error, warn, info, debug, trace or silent', { default: 'info' })
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  LOG_LEVEL: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' = 'info';
+}
+
+/** The documented variables, in declaration order. */
+export function describeVariables(): readonly VariableDoc[] {
+  return variableDocs;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function flatten(errors: ValidationError[]): string[] {
+  return errors.flatMap((error) => {
+    const messages = Object.values(error.constraints ?? {});
+    const shown = typeof error.value === 'string' ? ` (got "${error.value}")` : '';
+    return messages.map((message) => `${error.property}: ${message}${error.property.includes('KEY') || error.property.endsWith('_URL') ? '' : shown}`);
+  });
+}
+
+/** Parses and validates the environment; throws a {@link ConfigError} naming every bad variable. */
+export function parseEnvironment(env: NodeJS.ProcessEnv): EnvironmentVariables {
+  const known = Object.fromEntries(
+    variableDocs.map((doc) => [doc.name, env[doc.name]]).filter(([, value]) => value !== undefined),
+  );
+  const parsed = plainToInstance(EnvironmentVariables, known, { exposeDefaultValues: true });
+  const errors = validateSync(parsed, { whitelist: false, forbidUnknownValues: true });
+  if (errors.length > 0) throw new ConfigError(flatten(errors));
+  if (parsed.S3_ENDPOINT && parsed.MAX_UPLOAD_BYTES > parsed.S3_PART_SIZE_BYTES * 10_000) {
+    throw new ConfigError([
+      `MAX_UPLOAD_BYTES (${parsed.MAX_UPLOAD_BYTES}) is more than S3 can take in 10,000 parts of S3_PART_SIZE_BYTES (${parsed.S3_PART_SIZE_BYTES}): raise S3_PART_SIZE_BYTES`,
+    ]);
+  }
+  return parsed;
+}

@@ -1,0 +1,51 @@
+import { Controller, Get, Header, HttpStatus, Res } from '@nestjs/common';
+import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { DataSource } from 'typeorm';
+import { ObjectStore } from '../storage/object-store';
+
+const CHECK_TIMEOUT_MS = 3000;
+
+async function check(name: string, probe: () => Promise<unknown>): Promise<[string, string]> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      probe(),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS))),
+    ]);
+    return [name, 'ok'];
+  } catch (error) {
+    return [name, error instanceof Error ? error.message : String(error)];
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+@ApiTags('operations')
+@Controller()
+export class HealthController {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly store: ObjectStore,
+  ) {}
+
+  @Get('healthz')
+  @Header('Cache-Control', 'no-store')
+  @ApiOkResponse({ description: 'The process is up' })
+  healthz(): { status: 'ok' } {
+    return { status: 'ok' };
+  }
+
+  @Get('readyz')
+  @Header('Cache-Control', 'no-store')
+  @ApiOkResponse({ description: 'The database and the object store answer' })
+  @ApiServiceUnavailableResponse({ description: 'A dependency does not answer; the body says which' })
+  async readyz(@Res({ passthrough: true }) response: Response): Promise<{ status: string; checks: Record<string, string> }> {
+    const checks = Object.fromEntries(
+      await Promise.all([check('database', () => this.dataSource.query('SELECT 1')), check('storage', () => this.store.ping())]),
+    );
+    const ready = Object.values(checks).every((result) => result === 'ok');
+    response.status(ready ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE);
+    return { status: ready ? 'ready' : 'not ready', checks };
+  }
+}

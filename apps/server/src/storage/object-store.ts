@@ -1,0 +1,47 @@
+import type { Readable } from 'node:stream';
+
+export interface ByteRange {
+  /** First byte, inclusive. */
+  start: number;
+  /** Last byte, inclusive. */
+  end: number;
+}
+
+export interface ObjectInfo {
+  size: number;
+}
+
+/**
+ * Where binaries live: a local folder (embedded default) or an S3 bucket (MinIO). Keys are
+ * slash-separated paths such as `artifacts/<sha256>` and `uploads/<id>`.
+ */
+export abstract class ObjectStore {
+  /** A short name for logs and /readyz. */
+  abstract readonly kind: string;
+
+  /**
+   * Streams `source` into `key`. Resolves once the bytes are durable; rejects (leaving nothing)
+   * when the source or the store fails. `expectedSize`, when known, lets S3 use a single PUT.
+   */
+  abstract write(key: string, source: Readable, expectedSize?: number): Promise<void>;
+
+  /** Makes `from` visible as `to` and removes `from`. If `to` exists it is kept (content-addressed keys). */
+  abstract promote(from: string, to: string): Promise<void>;
+
+  abstract read(key: string, range?: ByteRange): Promise<Readable>;
+
+  /** Size of an object, or undefined when it does not exist. */
+  abstract stat(key: string): Promise<ObjectInfo | undefined>;
+
+  /** Removes an object; removing a missing one is not an error. */
+  abstract remove(key: string): Promise<void>;
+
+  /** Keys under a prefix with their last modification time, for housekeeping. */
+  abstract list(prefix: string): AsyncIterable<{ key: string; modifiedAt: Date }>;
+
+  /** A time-limited URL a device can download from directly, when the store supports it. */
+  abstract presignedDownloadUrl(key: string, ttlSeconds: number): Promise<string | undefined>;
+
+  /** Throws when the store cannot be reached. */
+  abstract ping(): Promise<void>;
+}

@@ -1,0 +1,39 @@
+// Lint with type information: the rules that catch real bugs in async Node code (floating
+// promises, promises passed where callbacks are expected, non-exhaustive switches).
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'data/**', 'deploy/**', '**/*.js', '**/*.mjs', '**/*.cjs'] },
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false, attributes: false } }],
+      '@typescript-eslint/switch-exhaustiveness-check': 'error',
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports', disallowTypeAnnotations: false }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-explicit-any': 'off',
+    },
+  },
+  {
+    // Decorated constructor parameters must stay value imports: Nest reads their types at run time.
+    files: ['apps/server/src/**/*.ts'],
+    rules: { '@typescript-eslint/consistent-type-imports': 'off' },
+  },
+  {
+    files: ['libs/resolver/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@nestjs/*', 'typeorm', 'pg', 'ioredis', 'bullmq', 'aedes', 'minio', 'libp2p', '@libp2p/*'], message: 'libs/resolver is pure: no framework and no I/O' },
+            { group: ['node:fs*', 'node:net', 'node:http*', 'fs', 'net', 'http', 'https'], message: 'libs/resolver does no I/O' },
+          ],
+        },
+      ],
+    },
+  },
+);
