@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ObjectStore, type ByteRange, type ObjectInfo } from './object-store';
 
-const READ_CHUNK_BYTES = 1024 * 1024;
+const READ_CHUNK_BYTES = 256 * 1024;
 
 /** The embedded store: one file per key under DATA_DIR/objects. */
 export class FilesystemObjectStore extends ObjectStore {
