@@ -18,7 +18,7 @@ describe('admin API authentication', () => {
   afterAll(async () => appliance.dispose());
 
   it('answers 401 without a key, with a malformed header and with a wrong key', async () => {
-    for (const headers of [{}, { authorization: TEST_ADMIN_KEY }, { authorization: 'Bearer wrong-key' }]) {
+    for (const headers of [{}, { authorization: TEST_ADMIN_KEY }, { authorization: 'Bearer wrong-key' }] as Record<string, string>[]) {
       const response = await getJson(`${appliance.url}/api/v1/components`, headers);
       expect(response.status).toBe(401);
       expect(response.body).toMatchObject({ statusCode: 401, error: 'Unauthorized' });
