@@ -2,7 +2,7 @@
 // Builds dist/ when it is missing or older than the sources, so `npm start`, `npm test`
 // and the tools always run what is checked out. `--force` rebuilds unconditionally.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,7 +27,6 @@ const builtAt = existsSync(stamp) ? statSync(stamp).mtimeMs : 0;
 
 if (force || sourcesChangedAt > builtAt) {
   process.stderr.write(force ? 'Building…\n' : 'Sources changed since the last build: building…\n');
-  rmSync(join(root, 'dist'), { recursive: true, force: true });
   for (const project of process.argv.includes('--server-only') ? ['server'] : ['server', 'peer-agent']) {
     execFileSync(join(root, 'node_modules', '.bin', 'nest'), ['build', project], { cwd: root, stdio: 'inherit' });
   }

@@ -12,6 +12,8 @@ export interface TestAppOptions {
   database?: 'postgres' | 'embedded';
   storage?: 'filesystem' | 's3';
   env?: Record<string, string>;
+  /** Another replica: share its database, object store and DATA_DIR (disposed with that one). */
+  replicaOf?: TestApp;
 }
 
 export interface TestApp {
@@ -33,6 +35,12 @@ export interface TestApp {
  */
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const cleanups: (() => Promise<void> | void)[] = [];
+  if (options.replicaOf) {
+    const shared = Object.fromEntries(
+      Object.entries(options.replicaOf.env).filter(([name]) => name === 'DATA_DIR' || name === 'DATABASE_URL' || name.startsWith('S3_') || name.startsWith('REDIS')),
+    );
+    return launchTestApp({ PORT: '0', BIND_ADDRESS: '127.0.0.1', ADMIN_API_KEY: TEST_ADMIN_KEY, LOG_LEVEL: 'silent', ...shared, ...options.env }, cleanups);
+  }
   const dataDir = makeTempDir();
   cleanups.push(() => dataDir.remove());
   const env: Record<string, string> = {
@@ -53,7 +61,10 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     Object.assign(env, { S3_ENDPOINT: s3.endpoint, S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey, S3_BUCKET: 'ota-test' });
   }
   Object.assign(env, options.env);
+  return launchTestApp(env, cleanups);
+}
 
+async function launchTestApp(env: Record<string, string>, cleanups: (() => Promise<void> | void)[]): Promise<TestApp> {
   const launch = async (): Promise<TestApp> => {
     const config = AppConfig.fromEnvironment(env);
     const app = await startApp(config);
@@ -69,7 +80,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       app,
       url,
       config,
-      dataDir: dataDir.path,
+      dataDir: env.DATA_DIR,
       env,
       stop,
       restart: async () => {

@@ -2,12 +2,15 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import { ArtifactsModule } from './artifacts/artifacts.module';
 import { AuthModule } from './auth/auth.module';
+import { CatalogModule } from './catalog/catalog.module';
 import { ChannelsModule } from './channels/channels.module';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
+import { DevicesModule } from './devices/devices.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
+import { PackagesModule } from './packages/packages.module';
 import { StorageModule } from './storage/storage.module';
 
 const QUIET_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
@@ -32,8 +35,11 @@ export class AppModule {
         DatabaseModule,
         StorageModule,
         AuthModule,
+        CatalogModule,
         ArtifactsModule,
         ChannelsModule,
+        PackagesModule,
+        DevicesModule,
         HealthModule,
       ],
     };

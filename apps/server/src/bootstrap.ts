@@ -47,7 +47,8 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
   app.useLogger(app.get(Logger));
   app.set('etag', false);
   app.disable('x-powered-by');
-  app.set('query parser', 'extended');
+  // Flat key=value parsing: device attributes are plain strings, and repeats become arrays (then refused).
+  app.set('query parser', 'simple');
 
   const jsonParser = express.json({ limit: JSON_BODY_LIMIT });
   app.use((request: Request, response: Response, next: NextFunction) => (isUpload(request) ? next() : jsonParser(request, response, next)));

@@ -1,1 +1,5 @@
 export * from './version';
+export * from './catalog';
+export * from './device-request';
+export * from './decision';
+export * from './package-details';

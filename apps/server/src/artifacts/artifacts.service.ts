@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { pipeline, type Readable } from 'node:stream';
 import { DataSource, type EntityManager } from 'typeorm';
 import { bumpCatalogRevision } from '../catalog/catalog-revision';
+import { CatalogService } from '../catalog/catalog.service';
 import { ChannelEntity } from '../channels/channel.entity';
 import { conflict, DomainError, invalidInput, notFound, payloadTooLarge } from '../common/domain-error';
 import { AppConfig } from '../config/app-config';
@@ -75,6 +76,7 @@ export class ArtifactService implements OnApplicationBootstrap {
     private readonly store: ObjectStore,
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
+    private readonly catalog: CatalogService,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -114,7 +116,10 @@ export class ArtifactService implements OnApplicationBootstrap {
     try {
       const result = await this.commit(componentName, version.raw, version.key, requiresFrom?.raw ?? null, request.notes ?? null, uploadKey, digest);
       this.metrics.uploads.inc({ result: result.created ? 'created' : 'unchanged' });
-      if (result.created) this.metrics.uploadBytes.inc(digest.size);
+      if (result.created) {
+        this.metrics.uploadBytes.inc(digest.size);
+        await this.catalog.refresh();
+      }
       return result;
     } catch (error) {
       this.metrics.uploads.inc({ result: error instanceof DomainError && error.code === 'Conflict' ? 'conflict' : 'failed' });
@@ -301,6 +306,7 @@ export class ArtifactService implements OnApplicationBootstrap {
       await bumpCatalogRevision(manager);
       return artifact.sha256;
     });
+    await this.catalog.refresh();
     await this.removeIfUnreferenced(sha256);
   }
 

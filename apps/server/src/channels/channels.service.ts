@@ -5,7 +5,8 @@ import { ArtifactService } from '../artifacts/artifacts.service';
 import { ComponentEntity } from '../artifacts/component.entity';
 import { validName } from '../artifacts/names';
 import { bumpCatalogRevision } from '../catalog/catalog-revision';
-import { invalidInput, notFound } from '../common/domain-error';
+import { CatalogService } from '../catalog/catalog.service';
+import { DomainError, invalidInput, notFound } from '../common/domain-error';
 import { ChannelEntity } from './channel.entity';
 
 export interface ChannelView {
@@ -45,6 +46,7 @@ export class ChannelService {
   constructor(
     private readonly dataSource: DataSource,
     private readonly artifacts: ArtifactService,
+    private readonly catalog: CatalogService,
   ) {}
 
   private async findChannel(manager: EntityManager, componentId: string, name: string): Promise<ChannelEntity | undefined> {
@@ -59,10 +61,10 @@ export class ChannelService {
   /** Creates or moves a channel. Answers whether it was created. */
   async put(componentName: string, channelName: string, change: ChannelChange): Promise<{ channel: ChannelView; created: boolean }> {
     validName('channel', channelName);
-    return this.dataSource.transaction(async (manager) => {
+    const result = await this.dataSource.transaction(async (manager) => {
       const component = await this.artifacts.requireComponent(componentName, manager);
       const { artifact } = await this.artifacts.requireArtifact(component.name, change.version, manager).catch((error: unknown) => {
-        throw error instanceof Error && error.name === 'NotFound'
+        throw error instanceof DomainError && error.code === 'NotFound'
           ? invalidInput(`${component.name} has no version ${change.version}: upload it before pointing a channel at it`)
           : error;
       });
@@ -78,6 +80,8 @@ export class ChannelService {
       await bumpCatalogRevision(manager);
       return { channel: view(component, channel, artifact), created: !existing };
     });
+    await this.catalog.refresh();
+    return result;
   }
 
   async get(componentName: string, channelName: string): Promise<ChannelView> {
@@ -102,5 +106,6 @@ export class ChannelService {
       await manager.getRepository(ChannelEntity).delete({ id: channel.id });
       await bumpCatalogRevision(manager);
     });
+    await this.catalog.refresh();
   }
 }

@@ -24,6 +24,10 @@ export class AppConfig {
   readonly storage: StorageSettings;
   readonly cacheTtlSeconds: number;
   readonly maxUploadBytes: number;
+  readonly downloadUrls: 'public' | 'presigned';
+  readonly presignedUrlTtlSeconds: number;
+  readonly packageGzipLevel: number;
+  readonly deviceRequestLimits: { maxParameters: number; maxHashes: number };
   readonly deviceAuth: 'none' | 'token';
   readonly logLevel: EnvironmentVariables['LOG_LEVEL'];
 
@@ -52,6 +56,10 @@ export class AppConfig {
       : { kind: 'filesystem', root: resolve(this.dataDir, 'objects') };
     this.cacheTtlSeconds = env.CACHE_TTL_SECONDS;
     this.maxUploadBytes = env.MAX_UPLOAD_BYTES;
+    this.downloadUrls = env.DOWNLOAD_URLS;
+    this.presignedUrlTtlSeconds = env.PRESIGNED_URL_TTL_SECONDS;
+    this.packageGzipLevel = env.PACKAGE_GZIP_LEVEL;
+    this.deviceRequestLimits = { maxParameters: env.PACKAGE_MAX_PARAMETERS, maxHashes: env.PACKAGE_MAX_HASHES };
     this.deviceAuth = env.DEVICE_AUTH;
     this.logLevel = env.LOG_LEVEL;
   }

@@ -141,6 +141,38 @@ export class EnvironmentVariables {
   @Max(31536000)
   CACHE_TTL_SECONDS: number = 100;
 
+  @Env('Offer URLs: public (PUBLIC_BASE_URL/artifacts/<sha256>) or presigned (time-limited S3 URLs; needs S3_ENDPOINT)', { default: 'public' })
+  @IsIn(['public', 'presigned'])
+  DOWNLOAD_URLS: 'public' | 'presigned' = 'public';
+
+  @Env('Lifetime of presigned offer URLs, in seconds (at least twice CACHE_TTL_SECONDS)', { default: '3600' })
+  @Transform(toInt)
+  @IsInt()
+  @Min(60)
+  @Max(7 * 24 * 3600)
+  PRESIGNED_URL_TTL_SECONDS: number = 3600;
+
+  @Env('gzip level of full package payloads, 0-9 (1: fast; firmware is usually compressed already)', { default: '1' })
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(9)
+  PACKAGE_GZIP_LEVEL: number = 1;
+
+  @Env('Most query parameters a GET /package may carry', { default: '64' })
+  @Transform(toInt)
+  @IsInt()
+  @Min(4)
+  @Max(1000)
+  PACKAGE_MAX_PARAMETERS: number = 64;
+
+  @Env('Most hashes an If-None-Match (or an MQTT check) may carry', { default: '64' })
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  PACKAGE_MAX_HASHES: number = 64;
+
   @Env('Largest accepted upload, in bytes', { default: '4294967296' })
   @Transform(toInt)
   @IsInt()
@@ -188,6 +220,12 @@ export function parseEnvironment(env: NodeJS.ProcessEnv): EnvironmentVariables {
     throw new ConfigError([
       `MAX_UPLOAD_BYTES (${parsed.MAX_UPLOAD_BYTES}) is more than S3 can take in 10,000 parts of S3_PART_SIZE_BYTES (${parsed.S3_PART_SIZE_BYTES}): raise S3_PART_SIZE_BYTES`,
     ]);
+  }
+  if (parsed.DOWNLOAD_URLS === 'presigned' && !parsed.S3_ENDPOINT) {
+    throw new ConfigError(['DOWNLOAD_URLS: presigned URLs need the S3 object store (set S3_ENDPOINT) or use public']);
+  }
+  if (parsed.DOWNLOAD_URLS === 'presigned' && parsed.PRESIGNED_URL_TTL_SECONDS < 2 * parsed.CACHE_TTL_SECONDS) {
+    throw new ConfigError(['PRESIGNED_URL_TTL_SECONDS: must be at least twice CACHE_TTL_SECONDS, or cached offers would hold expired URLs']);
   }
   return parsed;
 }

@@ -2,5 +2,8 @@ import { ArtifactEntity } from '../artifacts/artifact.entity';
 import { ComponentEntity } from '../artifacts/component.entity';
 import { ApiKeyEntity } from '../auth/api-key.entity';
 import { ChannelEntity } from '../channels/channel.entity';
+import { DeviceInventoryEntity } from '../devices/device-inventory.entity';
+import { DeviceEntity } from '../devices/device.entity';
+import { StatusReportEntity } from '../devices/status-report.entity';
 
-export const entities = [ApiKeyEntity, ComponentEntity, ArtifactEntity, ChannelEntity];
+export const entities = [ApiKeyEntity, ComponentEntity, ArtifactEntity, ChannelEntity, DeviceEntity, DeviceInventoryEntity, StatusReportEntity];

@@ -108,8 +108,8 @@ export class MinioObjectStore extends ObjectStore {
     }
   }
 
-  async presignedDownloadUrl(key: string, ttlSeconds: number): Promise<string> {
-    return this.client.presignedGetObject(this.bucket, key, ttlSeconds);
+  async presignedDownloadUrl(key: string, ttlSeconds: number, signedAt: Date): Promise<string> {
+    return this.client.presignedGetObject(this.bucket, key, ttlSeconds, {}, signedAt);
   }
 
   async ping(): Promise<void> {

@@ -39,8 +39,11 @@ export abstract class ObjectStore {
   /** Keys under a prefix with their last modification time, for housekeeping. */
   abstract list(prefix: string): AsyncIterable<{ key: string; modifiedAt: Date }>;
 
-  /** A time-limited URL a device can download from directly, when the store supports it. */
-  abstract presignedDownloadUrl(key: string, ttlSeconds: number): Promise<string | undefined>;
+  /**
+   * A time-limited URL a device can download from directly, when the store supports it. The same
+   * `signedAt` gives the same URL, which keeps answers that carry it cacheable.
+   */
+  abstract presignedDownloadUrl(key: string, ttlSeconds: number, signedAt: Date): Promise<string | undefined>;
 
   /** Throws when the store cannot be reached. */
   abstract ping(): Promise<void>;

@@ -1,0 +1,51 @@
+import type { CatalogComponent, CatalogRollout, CatalogSnapshot } from '@app/resolver';
+import type { DataSource } from 'typeorm';
+
+interface ArtifactRow {
+  component: string;
+  version: string;
+  sha256: string;
+  md5: string;
+  size: string;
+  requires_from: string | null;
+}
+
+interface ChannelRow {
+  component: string;
+  name: string;
+  version: string;
+  attributes: string[];
+  allow_downgrade: boolean;
+}
+
+/** Reads everything a device decision needs, consistently (one snapshot of the database). */
+export async function loadCatalogSnapshot(dataSource: DataSource): Promise<CatalogSnapshot> {
+  return dataSource.transaction('REPEATABLE READ', async (manager) => {
+    const [revision] = (await manager.query(`SELECT revision FROM catalog_revision WHERE id = 1`)) as { revision: string }[];
+    const components = (await manager.query(`SELECT name FROM components ORDER BY name`)) as { name: string }[];
+    const artifacts = (await manager.query(
+      `SELECT c.name AS component, a.version, a.sha256, a.md5, a.size, a.requires_from
+         FROM artifacts a JOIN components c ON c.id = a.component_id`,
+    )) as ArtifactRow[];
+    const channels = (await manager.query(
+      `SELECT c.name AS component, ch.name, a.version, ch.attributes, ch.allow_downgrade
+         FROM channels ch JOIN components c ON c.id = ch.component_id JOIN artifacts a ON a.id = ch.artifact_id`,
+    )) as ChannelRow[];
+    const rollouts: CatalogRollout[] = [];
+
+    const byName = new Map<string, CatalogComponent>(components.map((c) => [c.name, { name: c.name, artifacts: [], channels: [] }]));
+    for (const a of artifacts) {
+      byName.get(a.component)?.artifacts.push({
+        version: a.version,
+        sha256: a.sha256,
+        md5: a.md5,
+        size: Number(a.size),
+        requiresFrom: a.requires_from,
+      });
+    }
+    for (const ch of channels) {
+      byName.get(ch.component)?.channels.push({ name: ch.name, version: ch.version, flags: ch.attributes, allowDowngrade: ch.allow_downgrade });
+    }
+    return { revision: String(revision.revision), components: [...byName.values()], rollouts };
+  });
+}

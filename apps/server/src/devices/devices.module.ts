@@ -1,0 +1,7 @@
+import { Module } from '@nestjs/common';
+import { DeviceStatusController } from './device-status.controller';
+import { DevicesController } from './devices.controller';
+import { DeviceService } from './devices.service';
+
+@Module({ controllers: [DeviceStatusController, DevicesController], providers: [DeviceService], exports: [DeviceService] })
+export class DevicesModule {}
