@@ -11,6 +11,8 @@ import { errorBody, HttpErrorFilter } from './common/http-error.filter';
 import { AppConfig } from './config/app-config';
 import { MetricsService } from './metrics/metrics.service';
 import { httpMetricsMiddleware } from './metrics/http-metrics.middleware';
+import { describePackageRoute } from './packages/package.openapi';
+import { PackageHttpHandler } from './packages/package-http.handler';
 
 /** Requests whose body is a raw binary streamed to the object store: no body parser may touch them. */
 const UPLOAD_PATH = /^\/api\/v1\/components\/[^/]+\/versions\/[^/]+\/?(\?.*)?$/;
@@ -35,6 +37,16 @@ function rejectOversizedUploadsEarly(server: Server, maxUploadBytes: number): vo
     }
     response.writeContinue();
     server.emit('request', request, response);
+  });
+}
+
+/** Device checks skip the framework's router (see PackageHttpHandler); everything else goes on to it. */
+function serveDeviceChecksFirst(server: Server, handler: PackageHttpHandler): void {
+  const frameworkListeners = server.listeners('request') as ((request: IncomingMessage, response: ServerResponse) => void)[];
+  server.removeAllListeners('request');
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    if (handler.handle(request, response)) return;
+    for (const listener of frameworkListeners) listener.call(server, request, response);
   });
 }
 
@@ -66,9 +78,12 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
       .addBearerAuth()
       .build(),
   );
+  describePackageRoute(document);
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
 
-  rejectOversizedUploadsEarly(app.getHttpServer() as Server, config.maxUploadBytes);
+  const server = app.getHttpServer() as Server;
+  serveDeviceChecksFirst(server, app.get(PackageHttpHandler));
+  rejectOversizedUploadsEarly(server, config.maxUploadBytes);
   app.enableShutdownHooks();
   return app;
 }

@@ -91,7 +91,8 @@ export class PackageService {
    */
   async streamPayload(decision: ResolvedDecision, details: PackageDetails, destination: Writable): Promise<void> {
     const pack = tar.pack();
-    const gzip = createGzip({ level: this.config.packageGzipLevel });
+    // Large zlib chunks: each one is a round trip to the thread pool.
+    const gzip = createGzip({ level: this.config.packageGzipLevel, chunkSize: 256 * 1024 });
     const sending = pipeline(pack, gzip, destination);
     const mtime = new Date(Math.floor(Date.now() / 60_000) * 60_000);
     try {

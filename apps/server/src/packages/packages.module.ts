@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
-import { PackageController } from './package.controller';
+import { PackageHttpHandler } from './package-http.handler';
 import { PackageService } from './package.service';
 
-@Module({ controllers: [PackageController], providers: [PackageService], exports: [PackageService] })
+@Module({ providers: [PackageService, PackageHttpHandler], exports: [PackageService, PackageHttpHandler] })
 export class PackagesModule {}
