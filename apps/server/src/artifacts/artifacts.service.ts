@@ -15,7 +15,6 @@ import { ComponentEntity } from './component.entity';
 import { DigestStream, type Digest } from './digest-stream';
 import { validName, validVersion } from './names';
 
-export const CHUNK_SIZE_BYTES = 1024 * 1024;
 const MAX_NOTES_LENGTH = 2000;
 /** Uploads older than this are left over from a crash (or a replica that died mid-upload). */
 const STALE_UPLOAD_MS = 6 * 60 * 60 * 1000;
@@ -130,7 +129,7 @@ export class ArtifactService implements OnApplicationBootstrap {
   }
 
   private async receive(body: Readable, uploadKey: string, declaredLength?: number): Promise<Digest> {
-    const digester = new DigestStream(this.config.maxUploadBytes, CHUNK_SIZE_BYTES);
+    const digester = new DigestStream(this.config.maxUploadBytes, this.config.manifestChunkBytes);
     let bodyFailed = false;
     // pipeline() forwards an aborted request body as an error into the digester, and so into the store.
     const hashed = pipeline(body, digester, (error) => {

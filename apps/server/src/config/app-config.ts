@@ -29,6 +29,17 @@ export class AppConfig {
   readonly packageGzipLevel: number;
   readonly deviceRequestLimits: { maxParameters: number; maxHashes: number };
   readonly deviceAuth: 'none' | 'token';
+  readonly mqtt: {
+    tls?: { certFile: string; keyFile: string };
+    maxConnections: number;
+    maxPacketBytes: number;
+    maxPublishPerSecond: number;
+  };
+  readonly announceMaxPerMinute: number;
+  readonly rolloutTickSeconds: number;
+  readonly signing: { keyFile: string; trustedPublicKeyFiles: string[] };
+  readonly manifestChunkBytes: number;
+  readonly peerRosterTtlSeconds: number;
   readonly logLevel: EnvironmentVariables['LOG_LEVEL'];
 
   constructor(env: EnvironmentVariables) {
@@ -61,6 +72,24 @@ export class AppConfig {
     this.packageGzipLevel = env.PACKAGE_GZIP_LEVEL;
     this.deviceRequestLimits = { maxParameters: env.PACKAGE_MAX_PARAMETERS, maxHashes: env.PACKAGE_MAX_HASHES };
     this.deviceAuth = env.DEVICE_AUTH;
+    this.mqtt = {
+      tls: env.MQTT_TLS_CERT ? { certFile: resolve(env.MQTT_TLS_CERT), keyFile: resolve(env.MQTT_TLS_KEY!) } : undefined,
+      maxConnections: env.MQTT_MAX_CONNECTIONS,
+      maxPacketBytes: env.MQTT_MAX_PACKET_BYTES,
+      maxPublishPerSecond: env.MQTT_MAX_PUBLISH_PER_SECOND,
+    };
+    this.announceMaxPerMinute = env.ANNOUNCE_MAX_PER_MINUTE;
+    this.rolloutTickSeconds = env.ROLLOUT_TICK_SECONDS;
+    this.signing = {
+      keyFile: resolve(env.SIGNING_KEY_FILE ?? resolve(this.dataDir, 'signing', 'ed25519.pem')),
+      trustedPublicKeyFiles: (env.SIGNING_TRUSTED_KEYS ?? '')
+        .split(',')
+        .map((file) => file.trim())
+        .filter((file) => file.length > 0)
+        .map((file) => resolve(file)),
+    };
+    this.manifestChunkBytes = env.MANIFEST_CHUNK_BYTES;
+    this.peerRosterTtlSeconds = env.PEER_ROSTER_TTL_SECONDS;
     this.logLevel = env.LOG_LEVEL;
   }
 

@@ -179,6 +179,76 @@ export class EnvironmentVariables {
   @Min(1)
   MAX_UPLOAD_BYTES: number = 4 * 1024 ** 3;
 
+  @Env('PEM certificate (chain) file for MQTT over TLS; with MQTT_TLS_KEY, the TCP listener speaks TLS')
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  MQTT_TLS_CERT?: string;
+
+  @Env('PEM private key file for MQTT over TLS', { secret: true })
+  @Transform(emptyToUndefined)
+  @ValidateIf((env: EnvironmentVariables) => env.MQTT_TLS_CERT !== undefined)
+  @IsString({ message: 'MQTT_TLS_KEY is required when MQTT_TLS_CERT is set' })
+  MQTT_TLS_KEY?: string;
+
+  @Env('Most MQTT clients connected at once to this replica; more are refused', { default: '50000' })
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  MQTT_MAX_CONNECTIONS: number = 50_000;
+
+  @Env('Largest MQTT packet accepted, in bytes; a client sending a larger one is disconnected', { default: '262144' })
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024)
+  @Max(268_435_455)
+  MQTT_MAX_PACKET_BYTES: number = 256 * 1024;
+
+  @Env('Most messages one MQTT client may publish per second (burst of twice that); a client over it is disconnected', { default: '10' })
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  MQTT_MAX_PUBLISH_PER_SECOND: number = 10;
+
+  @Env('Most announcements published on ota/v1/announce per minute', { default: '60' })
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  ANNOUNCE_MAX_PER_MINUTE: number = 60;
+
+  @Env('Seconds between two evaluations of a running rollout', { default: '30' })
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(86_400)
+  ROLLOUT_TICK_SECONDS: number = 30;
+
+  @Env('Ed25519 private key (PEM, PKCS#8) that signs manifests; generated there on first start when missing', { default: '<DATA_DIR>/signing/ed25519.pem' })
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  SIGNING_KEY_FILE?: string;
+
+  @Env('Comma-separated PEM files of further Ed25519 public keys still listed as active in GET /keys (key rotation)')
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  SIGNING_TRUSTED_KEYS?: string;
+
+  @Env('Chunk size of signed manifests, in bytes (applies to uploads from then on)', { default: '1048576' })
+  @Transform(toInt)
+  @IsInt()
+  @Min(64 * 1024)
+  @Max(16 * 1024 * 1024)
+  MANIFEST_CHUNK_BYTES: number = 1024 * 1024;
+
+  @Env('Seconds a peer agent stays in its site roster after registering', { default: '60' })
+  @Transform(toInt)
+  @IsInt()
+  @Min(5)
+  @Max(3600)
+  PEER_ROSTER_TTL_SECONDS: number = 60;
+
   @Env('Device authentication: none (any device id) or token (registered devices with their token)', { default: 'none' })
   @IsIn(['none', 'token'])
   DEVICE_AUTH: 'none' | 'token' = 'none';
