@@ -18,7 +18,7 @@ describe('the appliance as a process, on embedded defaults', () => {
       const stored = await upload(first.url, 'os_armv8', '1.1.0', Buffer.from('firmware bytes'), { key });
       expect(stored.status).toBe(201);
 
-      const second = runNode(builtServer, [], { DATA_DIR: dataDir.path, PORT: '0', LOG_LEVEL: 'warn' });
+      const second = runNode(builtServer, [], { DATA_DIR: dataDir.path, PORT: '0', MQTT_PORT: '0', MQTT_WS_PORT: '0', LOG_LEVEL: 'warn' });
       expect(await second.exited).toBe(73);
       expect(second.output()).toContain(`DATA_DIR ${dataDir.path} is in use by another running appliance`);
 

@@ -8,6 +8,9 @@ import { makeTempDir } from './temp-dir';
 
 export const TEST_ADMIN_KEY = 'test-admin-key-0123456789';
 
+/** Every listener on a free port: Mosquitto holds 1883 on these machines, and suites run in parallel. */
+const BASE_ENV = { PORT: '0', MQTT_PORT: '0', MQTT_WS_PORT: '0', BIND_ADDRESS: '127.0.0.1', ADMIN_API_KEY: TEST_ADMIN_KEY, LOG_LEVEL: 'silent' };
+
 export interface TestAppOptions {
   database?: 'postgres' | 'embedded';
   storage?: 'filesystem' | 's3';
@@ -39,17 +42,11 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     const shared = Object.fromEntries(
       Object.entries(options.replicaOf.env).filter(([name]) => name === 'DATA_DIR' || name === 'DATABASE_URL' || name.startsWith('S3_') || name.startsWith('REDIS')),
     );
-    return launchTestApp({ PORT: '0', BIND_ADDRESS: '127.0.0.1', ADMIN_API_KEY: TEST_ADMIN_KEY, LOG_LEVEL: 'silent', ...shared, ...options.env }, cleanups);
+    return launchTestApp({ ...BASE_ENV, ...shared, ...options.env }, cleanups);
   }
   const dataDir = makeTempDir();
   cleanups.push(() => dataDir.remove());
-  const env: Record<string, string> = {
-    PORT: '0',
-    BIND_ADDRESS: '127.0.0.1',
-    DATA_DIR: dataDir.path,
-    ADMIN_API_KEY: TEST_ADMIN_KEY,
-    LOG_LEVEL: 'silent',
-  };
+  const env: Record<string, string> = { ...BASE_ENV, DATA_DIR: dataDir.path };
   if ((options.database ?? 'postgres') === 'postgres') {
     const database = await createTestDatabase();
     cleanups.push(() => database.drop());

@@ -58,7 +58,8 @@ export async function waitForOutput(running: RunningProcess, predicate: (output:
 
 export async function startBuiltAppliance(env: Record<string, string>): Promise<RunningProcess & { url: string }> {
   const port = env.PORT ?? String(await freePort());
-  const running = runNode(builtServer, [], { LOG_LEVEL: 'warn', BIND_ADDRESS: '127.0.0.1', ...env, PORT: port });
+  const mqttPorts = { MQTT_PORT: String(await freePort()), MQTT_WS_PORT: String(await freePort()) };
+  const running = runNode(builtServer, [], { LOG_LEVEL: 'warn', BIND_ADDRESS: '127.0.0.1', ...mqttPorts, ...env, PORT: port });
   await waitForOutput(running, (output) => output.includes('OTA appliance listening'));
   return { ...running, url: `http://127.0.0.1:${port}` };
 }

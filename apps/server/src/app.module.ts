@@ -9,8 +9,11 @@ import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { DevicesModule } from './devices/devices.module';
 import { HealthModule } from './health/health.module';
+import { ManifestsModule } from './manifests/manifests.module';
 import { MetricsModule } from './metrics/metrics.module';
+import { MqttModule } from './mqtt/mqtt.module';
 import { PackagesModule } from './packages/packages.module';
+import { PeersModule } from './peers/peers.module';
 import { StorageModule } from './storage/storage.module';
 
 const QUIET_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
@@ -40,6 +43,9 @@ export class AppModule {
         ChannelsModule,
         PackagesModule,
         DevicesModule,
+        ManifestsModule,
+        PeersModule,
+        MqttModule,
         HealthModule,
       ],
     };

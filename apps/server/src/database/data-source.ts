@@ -4,6 +4,7 @@ import type { DatabaseSettings } from '../config/app-config';
 import { entities } from './entities';
 import { migrations } from './migrations';
 import { createPgliteDriver } from './pglite-pool';
+import { TypeOrmLogger } from './typeorm-logger';
 
 /** Any number that is ours alone: every replica waits on it before touching the schema. */
 const MIGRATION_LOCK_ID = 0x07a_0001;
@@ -16,10 +17,12 @@ export function dataSourceOptions(settings: DatabaseSettings): DataSourceOptions
     synchronize: false,
     migrationsRun: false,
     installExtensions: false,
-    logging: ['error' as const],
+    logger: new TypeOrmLogger(),
+    maxQueryExecutionTime: 2000,
   };
   if (settings.kind === 'postgres') {
-    return { ...common, url: settings.url, poolSize: 10, applicationName: 'ota-appliance' };
+    // A database that does not answer must fail requests (and let MQTT status reports be retried), not hang them.
+    return { ...common, url: settings.url, poolSize: 10, applicationName: 'ota-appliance', connectTimeoutMS: 5000 };
   }
   mkdirSync(settings.dataDir, { recursive: true });
   return { ...common, driver: createPgliteDriver({ dataDir: settings.dataDir }), poolSize: 1 };

@@ -5,5 +5,7 @@ import { ChannelEntity } from '../channels/channel.entity';
 import { DeviceInventoryEntity } from '../devices/device-inventory.entity';
 import { DeviceEntity } from '../devices/device.entity';
 import { StatusReportEntity } from '../devices/status-report.entity';
+import { ManifestEntity } from '../manifests/manifest.entity';
+import { PeerEntity } from '../peers/peer.entity';
 
-export const entities = [ApiKeyEntity, ComponentEntity, ArtifactEntity, ChannelEntity, DeviceEntity, DeviceInventoryEntity, StatusReportEntity];
+export const entities = [ApiKeyEntity, ComponentEntity, ArtifactEntity, ChannelEntity, DeviceEntity, DeviceInventoryEntity, StatusReportEntity, ManifestEntity, PeerEntity];

@@ -110,12 +110,30 @@ export class DeviceService {
     }
   }
 
-  async touch(deviceId: string, attributes?: Record<string, string>): Promise<void> {
-    await this.dataSource.query(
-      `INSERT INTO devices (id, attributes, last_seen_at) VALUES ($1, $2, now())
-       ON CONFLICT (id) DO UPDATE SET last_seen_at = now(), attributes = COALESCE($3, devices.attributes)`,
-      [deviceId, JSON.stringify(attributes ?? {}), attributes ? JSON.stringify(attributes) : null],
-    );
+  /**
+   * Records that devices were seen (and, when given, the attributes they checked with), in one
+   * statement for the whole batch: a replica holding 10,000 MQTT connections must not write once per event.
+   */
+  async touchMany(seen: ReadonlyMap<string, Record<string, string> | undefined>): Promise<void> {
+    if (seen.size === 0) return;
+    const ids = [...seen.keys()];
+    const attributes = ids.map((id) => {
+      const value = seen.get(id);
+      return value === undefined ? null : JSON.stringify(value);
+    });
+    await this.dataSource.transaction(async (manager) => {
+      await manager.query(
+        `INSERT INTO devices (id, attributes, last_seen_at)
+           SELECT id, COALESCE(attrs::jsonb, '{}'::jsonb), now() FROM unnest($1::varchar[], $2::text[]) AS t(id, attrs)
+         ON CONFLICT (id) DO NOTHING`,
+        [ids, attributes],
+      );
+      await manager.query(
+        `UPDATE devices d SET last_seen_at = now(), attributes = COALESCE(t.attrs::jsonb, d.attributes)
+           FROM unnest($1::varchar[], $2::text[]) AS t(id, attrs) WHERE d.id = t.id`,
+        [ids, attributes],
+      );
+    });
   }
 
   /** Registers a device and answers its token, which is stored only as a hash. */

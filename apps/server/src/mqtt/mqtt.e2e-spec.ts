@@ -1,0 +1,230 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { startTestApp, type TestApp } from '../../../../test/support/app';
+import { getJson, sendJson } from '../../../../test/support/http';
+import { closed, connectDevice, endAll, nextMessage, publish, subscribe } from '../../../../test/support/mqtt';
+import { loadSampleData, type SampleArtifact } from '../../../../test/support/sample';
+import { AnnounceService } from './announce.service';
+import { MqttService } from './mqtt.service';
+
+const run = promisify(execFile);
+
+describe('MQTT device channel (embedded broker)', () => {
+  let appliance: TestApp;
+  let sample: Map<string, SampleArtifact>;
+  let tcpUrl: string;
+  let wsUrl: string;
+  let port: number;
+
+  beforeAll(async () => {
+    appliance = await startTestApp({ env: { MQTT_MAX_PACKET_BYTES: String(256 * 1024), MQTT_MAX_PUBLISH_PER_SECOND: '20' } });
+    sample = await loadSampleData(appliance.url);
+    const ports = appliance.app.get(MqttService).ports;
+    port = ports.tcp;
+    tcpUrl = `mqtt://127.0.0.1:${ports.tcp}`;
+    wsUrl = `ws://127.0.0.1:${ports.ws}/mqtt`;
+  });
+
+  afterAll(async () => appliance.dispose());
+
+  async function check(url: string, deviceId: string, body: unknown) {
+    const device = await connectDevice(url, deviceId);
+    try {
+      expect(await subscribe(device, `ota/v1/devices/${deviceId}/offer`)).toBe(1);
+      const offer = nextMessage(device, `ota/v1/devices/${deviceId}/offer`);
+      await publish(device, `ota/v1/devices/${deviceId}/check`, typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body));
+      return await offer;
+    } finally {
+      await endAll(device);
+    }
+  }
+
+  it('answers a check with exactly what GET /package?payloadType=metadataOnly answers', async () => {
+    const os = sample.get('os_armv8@1.1.0')!;
+    const offer = await check(tcpUrl, 'mqtt-dev-1', {
+      requestId: 'r-1',
+      attributes: { cpuArch: 'armv8', attrGamer: 'prod', attrCellular: 'prod' },
+      installed: [{ component: 'os_armv8', md5: os.md5 }, { component: 'ipModule', version: '5.6.14' }],
+    });
+    const http = await fetch(`${appliance.url}/package?cpuArch=armv8&attrGamer=prod&attrCellular=prod&installed=ipModule@5.6.14&payloadType=metadataOnly`, {
+      headers: { 'if-none-match': os.md5 },
+    });
+    expect(offer).toEqual({ requestId: 'r-1', status: 200, components: await http.json() });
+    expect(offer.components.os_armv8.status_code).toBe(304);
+  });
+
+  it('works over WebSocket at /mqtt', async () => {
+    const offer = await check(wsUrl, 'mqtt-ws-1', { requestId: 'w', attributes: { cpuArch: 'armv7' }, installed: [] });
+    expect(offer).toMatchObject({ requestId: 'w', status: 200, components: { os_armv7: { latestVersion: '1.0.0', status_code: 200 } } });
+  });
+
+  it('works with Debian’s mosquitto_pub and mosquitto_sub as the device', async () => {
+    const base = ['-h', '127.0.0.1', '-p', String(port), '-i', 'shell-dev', '-q', '1', '-c'];
+    // A persistent session keeps the offer for the device while it publishes its check.
+    await run('mosquitto_sub', [...base, '-t', 'ota/v1/devices/shell-dev/offer', '-E']);
+    await run('mosquitto_pub', [...base, '-t', 'ota/v1/devices/shell-dev/check', '-m', '{"requestId":"sh","attributes":{"cpuArch":"armv8","os":"beta"},"installed":[]}']);
+    const { stdout } = await run('mosquitto_sub', [...base, '-t', 'ota/v1/devices/shell-dev/offer', '-C', '1', '-W', '10']);
+    expect(JSON.parse(stdout)).toMatchObject({ requestId: 'sh', status: 200, components: { os_armv8: { latestVersion: '2.0.0' } } });
+
+    await run('mosquitto_pub', [...base, '-t', 'ota/v1/devices/shell-dev/status', '-m', '{"component":"os_armv8","version":"2.0.0","state":"installed"}']);
+    await expectEventually(async () => (await getJson(`${appliance.url}/api/v1/devices/shell-dev`)).body?.installed, [expect.objectContaining({ component: 'os_armv8', version: '2.0.0' })]);
+  });
+
+  it.each([
+    ['not JSON', 'this is not json'],
+    ['200 kB of random bytes', randomBytes(200 * 1024)],
+    ['wrong types', JSON.stringify({ requestId: 'bad', attributes: 'armv8', installed: 7 })],
+    ['a missing cpuArch', JSON.stringify({ requestId: 'no-arch', attributes: { os: 'beta' }, installed: [] })],
+  ])('answers %s with a 400 offer and keeps serving', async (_label, payload) => {
+    const offer = await check(tcpUrl, 'garbage-dev', payload);
+    expect(offer.status).toBe(400);
+    expect(typeof offer.message).toBe('string');
+    const good = await check(tcpUrl, 'after-garbage', { requestId: 'ok', attributes: { cpuArch: 'armv8' }, installed: [] });
+    expect(good.status).toBe(200);
+  });
+
+  it('answers 404 in the offer when nothing matches', async () => {
+    const offer = await check(tcpUrl, 'nothing-dev', { requestId: 'n', attributes: { cpuArch: 'sparc' }, installed: [] });
+    expect(offer).toMatchObject({ requestId: 'n', status: 404 });
+  });
+
+  it('does not let one device subscribe to another’s offers or write its status', async () => {
+    const one = await connectDevice(tcpUrl, 'acl-1');
+    const two = await connectDevice(tcpUrl, 'acl-2');
+    try {
+      expect(await subscribe(two, 'ota/v1/devices/acl-1/offer')).toBe(128);
+      expect(await subscribe(two, 'ota/v1/devices/+/offer')).toBe(128);
+      expect(await subscribe(two, '#')).toBe(128);
+      expect(await subscribe(two, 'ota/v1/announce')).toBe(1);
+
+      const cut = closed(two);
+      two.publish('ota/v1/devices/acl-1/status', JSON.stringify({ component: 'os_armv8', version: '9.9.9', state: 'installed' }), { qos: 1 });
+      await cut;
+      expect(one.connected).toBe(true);
+      const device = await getJson(`${appliance.url}/api/v1/devices/acl-1`);
+      expect(device.body?.history ?? []).toEqual([]);
+    } finally {
+      await endAll(one, two);
+    }
+  });
+
+  it('stores a status report once, even when it is delivered twice', async () => {
+    const device = await connectDevice(tcpUrl, 'status-dev');
+    try {
+      const report = JSON.stringify({ component: 'scoreboard', version: '1.0.0', state: 'installed', reportId: 'once' });
+      await publish(device, 'ota/v1/devices/status-dev/status', report);
+      await publish(device, 'ota/v1/devices/status-dev/status', report);
+      await publish(device, 'ota/v1/devices/status-dev/status', JSON.stringify({ component: 'scoreboard', version: '1.0.0', state: 'downloading' }));
+    } finally {
+      await endAll(device);
+    }
+    await expectEventually(async () => (await getJson(`${appliance.url}/api/v1/devices/status-dev`)).body?.history?.length, 2);
+  });
+
+  it('keeps an acknowledged status report when the database is briefly down', async () => {
+    const dataSource = appliance.app.get(DataSource);
+    const database = new URL(appliance.env.DATABASE_URL).pathname.slice(1);
+    const admin = new Client({ connectionString: appliance.env.DATABASE_URL.replace(`/${database}`, '/postgres') });
+    await admin.connect();
+    const device = await connectDevice(tcpUrl, 'outage-dev');
+    try {
+      await admin.query(`ALTER DATABASE ${database} ALLOW_CONNECTIONS false`);
+      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [database]);
+      // The PUBACK arrives although the database refuses connections.
+      await publish(device, 'ota/v1/devices/outage-dev/status', JSON.stringify({ component: 'os_armv8', version: '1.1.0', state: 'failed', detail: 'during outage' }));
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await admin.query(`ALTER DATABASE ${database} ALLOW_CONNECTIONS true`);
+      await expectEventually(
+        async () => (await dataSource.query(`SELECT state, detail FROM status_reports WHERE device_id = 'outage-dev'`).catch(() => [])) as unknown[],
+        [{ state: 'failed', detail: 'during outage' }],
+        15_000,
+      );
+    } finally {
+      await admin.query(`ALTER DATABASE ${database} ALLOW_CONNECTIONS true`);
+      await admin.end();
+      await endAll(device);
+    }
+  });
+
+  it('disconnects a client that sends a packet over the limit, and keeps serving the others', async () => {
+    const bystander = await connectDevice(tcpUrl, 'bystander');
+    const big = await connectDevice(tcpUrl, 'big-sender');
+    try {
+      const cut = closed(big);
+      big.publish('ota/v1/devices/big-sender/check', Buffer.alloc(300 * 1024, 120), { qos: 0 });
+      await cut;
+      expect(bystander.connected).toBe(true);
+      const offer = await check(tcpUrl, 'after-big', { requestId: 'x', attributes: { cpuArch: 'armv8' }, installed: [] });
+      expect(offer.status).toBe(200);
+    } finally {
+      await endAll(bystander, big);
+    }
+  });
+
+  it('disconnects a client that publishes faster than the per-client limit', async () => {
+    const flooder = await connectDevice(tcpUrl, 'flooder');
+    const cut = closed(flooder, 10_000);
+    for (let i = 0; i < 100; i++) flooder.publish('ota/v1/devices/flooder/status', JSON.stringify({ component: 'os_armv8', version: '1.0.0', state: 'downloading', reportId: `f${i}` }), { qos: 0 });
+    await cut;
+    const metrics = await (await fetch(`${appliance.url}/metrics`)).text();
+    expect(metrics).toMatch(/ota_mqtt_refused_total\{reason="rate-limit"\} [1-9]/);
+    await endAll(flooder);
+  });
+
+  it('refuses a client id that cannot be a device id', async () => {
+    await expect(connectDevice(tcpUrl, 'bad/id')).rejects.toThrow(/Identifier rejected|identifier/i);
+  });
+
+  it('delivers announcements to subscribed devices', async () => {
+    const device = await connectDevice(tcpUrl, 'listener');
+    try {
+      await subscribe(device, 'ota/v1/announce');
+      const received = nextMessage(device, 'ota/v1/announce');
+      const announcement = { component: 'os_armv8', channel: 'prod', version: '2.0.0', selectors: {}, maxCohort: 10, jitterSeconds: 30 };
+      await appliance.app.get(AnnounceService).announce(announcement);
+      expect(await received).toEqual(announcement);
+    } finally {
+      await endAll(device);
+    }
+  });
+});
+
+describe('MQTT with DEVICE_AUTH=token', () => {
+  let appliance: TestApp;
+  let url: string;
+
+  beforeAll(async () => {
+    appliance = await startTestApp({ env: { DEVICE_AUTH: 'token' } });
+    url = `mqtt://127.0.0.1:${appliance.app.get(MqttService).ports.tcp}`;
+  });
+
+  afterAll(async () => appliance.dispose());
+
+  it('accepts a registered device with its token and refuses unknown devices and wrong tokens', async () => {
+    const { body } = await sendJson('POST', `${appliance.url}/api/v1/devices`, { id: 'tok-1' });
+    const ok = await connectDevice(url, 'tok-1', { username: 'tok-1', password: body.token });
+    await endAll(ok);
+    await expect(connectDevice(url, 'tok-1', { username: 'tok-1', password: 'dev_wrong' })).rejects.toThrow(/Bad username or password/i);
+    await expect(connectDevice(url, 'tok-9', { username: 'tok-9', password: body.token })).rejects.toThrow(/Bad username or password/i);
+    await expect(connectDevice(url, 'tok-1', { username: 'someone-else', password: body.token })).rejects.toThrow(/Bad username or password/i);
+    await expect(connectDevice(url, 'tok-1')).rejects.toThrow(/Bad username or password/i);
+  });
+});
+
+async function expectEventually<T>(probe: () => Promise<T>, expected: unknown, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await probe();
+    try {
+      expect(last).toEqual(expected);
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  expect(last).toEqual(expected);
+}

@@ -1,0 +1,65 @@
+import { startTestApp, type TestApp } from '../../../../../test/support/app';
+import { getJson } from '../../../../../test/support/http';
+import { loadSampleData } from '../../../../../test/support/sample';
+import { MqttService } from '../../mqtt/mqtt.service';
+import { FleetSimulator } from './fleet-simulator';
+
+describe(FleetSimulator.name, () => {
+  let appliance: TestApp;
+
+  beforeAll(async () => {
+    appliance = await startTestApp();
+    await loadSampleData(appliance.url, 16 * 1024);
+  });
+
+  afterAll(async () => appliance.dispose());
+
+  async function until(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+
+  it('brings devices through their offers over MQTT, bridges included, verifying every download', async () => {
+    const fleet = new FleetSimulator({
+      devices: 12,
+      mqttUrl: `mqtt://127.0.0.1:${appliance.app.get(MqttService).ports.tcp}`,
+      httpUrl: appliance.url,
+      rate: 50,
+      attributes: { cpuArch: 'armv8', attrAlarmpanel: 'prod' },
+      failRate: 0,
+      idPrefix: 'simtest-',
+      download: true,
+    });
+    try {
+      await fleet.start();
+      // Each device installs os_armv8 1.1.0, then ipModule: no version installed yet means the target directly.
+      await until(() => fleet.counters.installed >= 24);
+      expect(fleet.counters).toMatchObject({ connected: 12, installed: 24, failed: 0, hashMismatches: 0, errors: 0 });
+      expect(fleet.counters.downloads).toBe(24);
+    } finally {
+      await fleet.stop();
+    }
+    await until(() => false, 2500); // the appliance records "last seen" and statuses in the background
+    const device = await getJson(`${appliance.url}/api/v1/devices/simtest-000003`);
+    expect(device.body.installed).toEqual([
+      expect.objectContaining({ component: 'ipModule', version: '6.15.008' }),
+      expect.objectContaining({ component: 'os_armv8', version: '1.1.0' }),
+    ]);
+    expect(device.body.history.map((r: { state: string }) => r.state)).toEqual(expect.arrayContaining(['downloading', 'downloaded', 'installing', 'installed']));
+    expect(device.body.attributes).toEqual({ cpuArch: 'armv8', attrAlarmpanel: 'prod' });
+  });
+
+  it('makes the chosen share of devices fail, the same devices every time, over HTTP', async () => {
+    const options = { devices: 40, httpUrl: appliance.url, rate: 200, attributes: { cpuArch: 'armv7' }, failRate: 0.25, idPrefix: 'simfail-', download: false };
+    const fleet = new FleetSimulator(options);
+    await fleet.start();
+    await until(() => fleet.counters.installed + fleet.counters.failed >= 40);
+    expect(fleet.counters.installed + fleet.counters.failed).toBe(40);
+    expect(fleet.counters.failed).toBeGreaterThan(3);
+    expect(fleet.counters.failed).toBeLessThan(20);
+    const again = new FleetSimulator(options);
+    await again.start();
+    await until(() => again.counters.installed + again.counters.failed >= 40);
+    expect(again.counters.failed).toBe(fleet.counters.failed);
+  });
+});
