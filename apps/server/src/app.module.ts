@@ -13,6 +13,7 @@ import { ManifestsModule } from './manifests/manifests.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { MqttModule } from './mqtt/mqtt.module';
 import { PackagesModule } from './packages/packages.module';
+import { RolloutsModule } from './rollouts/rollouts.module';
 import { PeersModule } from './peers/peers.module';
 import { StorageModule } from './storage/storage.module';
 
@@ -46,6 +47,7 @@ export class AppModule {
         ManifestsModule,
         PeersModule,
         MqttModule,
+        RolloutsModule,
         HealthModule,
       ],
     };

@@ -301,6 +301,11 @@ export class ArtifactService implements OnApplicationBootstrap {
       if (channels.length > 0) {
         throw conflict(`${component.name} ${artifact.version} is used by channel(s) ${channels.map((c) => c.name).join(', ')}; point them elsewhere first`);
       }
+      const [rollout] = (await manager.query(
+        `SELECT id FROM rollouts WHERE (artifact_id = $1 OR from_artifact_id = $1) AND state IN ('scheduled', 'running', 'paused')`,
+        [artifact.id],
+      )) as { id: string }[];
+      if (rollout) throw conflict(`${component.name} ${artifact.version} is part of rollout ${rollout.id}, which is still active`);
       await manager.getRepository(ArtifactEntity).delete({ id: artifact.id });
       await bumpCatalogRevision(manager);
       return artifact.sha256;

@@ -31,7 +31,13 @@ export async function loadCatalogSnapshot(dataSource: DataSource): Promise<Catal
       `SELECT c.name AS component, ch.name, a.version, ch.attributes, ch.allow_downgrade
          FROM channels ch JOIN components c ON c.id = ch.component_id JOIN artifacts a ON a.id = ch.artifact_id`,
     )) as ChannelRow[];
-    const rollouts: CatalogRollout[] = [];
+    const rollouts = (
+      (await manager.query(
+        `SELECT r.id, c.name AS component, ch.name AS channel, a.version, r.selectors, (r.phases -> r.phase_index ->> 'percent')::int AS percent
+           FROM rollouts r JOIN components c ON c.id = r.component_id JOIN channels ch ON ch.id = r.channel_id JOIN artifacts a ON a.id = r.artifact_id
+          WHERE r.state = 'running'`,
+      )) as { id: string; component: string; channel: string; version: string; selectors: Record<string, string>; percent: number }[]
+    ).map((r): CatalogRollout => ({ id: r.id, component: r.component, channel: r.channel, version: r.version, selectors: r.selectors, percent: r.percent }));
 
     const byName = new Map<string, CatalogComponent>(components.map((c) => [c.name, { name: c.name, artifacts: [], channels: [] }]));
     for (const a of artifacts) {

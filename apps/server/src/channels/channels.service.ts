@@ -6,7 +6,7 @@ import { ComponentEntity } from '../artifacts/component.entity';
 import { validName } from '../artifacts/names';
 import { bumpCatalogRevision } from '../catalog/catalog-revision';
 import { CatalogService } from '../catalog/catalog.service';
-import { DomainError, invalidInput, notFound } from '../common/domain-error';
+import { conflict, DomainError, invalidInput, notFound } from '../common/domain-error';
 import { ChannelEntity } from './channel.entity';
 
 export interface ChannelView {
@@ -71,6 +71,7 @@ export class ChannelService {
       const attributes = [...new Set((change.attributes ?? []).map((flag) => flag.toLowerCase()))].sort();
       const channels = manager.getRepository(ChannelEntity);
       const existing = await this.findChannel(manager, component.id, channelName);
+      if (existing && existing.artifactId !== artifact.id) await this.refuseWhileRolling(manager, existing, 'move');
       const channel = existing ?? Object.assign(new ChannelEntity(), { componentId: component.id, name: channelName });
       channel.artifactId = artifact.id;
       channel.attributes = change.attributes === undefined && existing ? existing.attributes : attributes;
@@ -82,6 +83,14 @@ export class ChannelService {
     });
     await this.catalog.refresh();
     return result;
+  }
+
+  /** A rollout in flight owns its channel's pointer: moving it by hand would pull the rug from under it. */
+  private async refuseWhileRolling(manager: EntityManager, channel: ChannelEntity, action: 'move' | 'delete'): Promise<void> {
+    const [active] = (await manager.query(`SELECT id, state FROM rollouts WHERE channel_id = $1 AND state IN ('scheduled', 'running', 'paused')`, [
+      channel.id,
+    ])) as { id: string; state: string }[];
+    if (active) throw conflict(`rollout ${active.id} is ${active.state} on channel ${channel.name}; finish or abort it before you ${action} the channel`);
   }
 
   async get(componentName: string, channelName: string): Promise<ChannelView> {
@@ -103,6 +112,7 @@ export class ChannelService {
       const component = await this.artifacts.requireComponent(componentName, manager);
       const channel = await this.findChannel(manager, component.id, channelName);
       if (!channel) throw notFound(`${component.name} has no channel ${channelName.slice(0, 64)}`);
+      await this.refuseWhileRolling(manager, channel, 'delete');
       await manager.getRepository(ChannelEntity).delete({ id: channel.id });
       await bumpCatalogRevision(manager);
     });

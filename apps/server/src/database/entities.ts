@@ -5,7 +5,9 @@ import { ChannelEntity } from '../channels/channel.entity';
 import { DeviceInventoryEntity } from '../devices/device-inventory.entity';
 import { DeviceEntity } from '../devices/device.entity';
 import { StatusReportEntity } from '../devices/status-report.entity';
+import { RolloutEventEntity } from '../rollouts/rollout-event.entity';
+import { RolloutEntity } from '../rollouts/rollout.entity';
 import { ManifestEntity } from '../manifests/manifest.entity';
 import { PeerEntity } from '../peers/peer.entity';
 
-export const entities = [ApiKeyEntity, ComponentEntity, ArtifactEntity, ChannelEntity, DeviceEntity, DeviceInventoryEntity, StatusReportEntity, ManifestEntity, PeerEntity];
+export const entities = [ApiKeyEntity, ComponentEntity, ArtifactEntity, ChannelEntity, DeviceEntity, DeviceInventoryEntity, StatusReportEntity, RolloutEntity, RolloutEventEntity, ManifestEntity, PeerEntity];

@@ -3,7 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { createHash, randomBytes } from 'node:crypto';
-import { DataSource, MoreThan } from 'typeorm';
+import { DataSource, MoreThan, type EntityManager } from 'typeorm';
 import { conflict, DomainError, invalidInput, notFound } from '../common/domain-error';
 import { AppConfig } from '../config/app-config';
 import { DeviceInventoryEntity } from './device-inventory.entity';
@@ -58,12 +58,22 @@ export interface StatusReceipt {
   stored: boolean;
 }
 
+/** Runs in the transaction that stores a new (not duplicate) status report. */
+export type StatusListener = (manager: EntityManager, deviceId: string, report: StatusReportDto) => Promise<void>;
+
 @Injectable()
 export class DeviceService {
+  private readonly statusListeners: StatusListener[] = [];
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly config: AppConfig,
   ) {}
+
+  /** Lets another feature (rollouts) act on each new status report, in the same transaction. */
+  onStatusStored(listener: StatusListener): void {
+    this.statusListeners.push(listener);
+  }
 
   /**
    * Stores a status report and, for `installed`, the device's inventory. The same report
@@ -84,6 +94,7 @@ export class DeviceService {
         [deviceId, report.component, report.version, report.state, report.detail ?? null, report.rolloutId ?? null, dedupeKey(report, now)],
       );
       const stored = inserted.length > 0;
+      if (stored) for (const listener of this.statusListeners) await listener(manager, deviceId, report);
       if (stored && report.state === 'installed') {
         await manager.query(
           `INSERT INTO device_inventory (device_id, component, version, updated_at) VALUES ($1, $2, $3, now())
