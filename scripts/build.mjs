@@ -2,7 +2,7 @@
 // Builds dist/ when it is missing or older than the sources, so `npm start`, `npm test`
 // and the tools always run what is checked out. `--force` rebuilds unconditionally.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -26,9 +26,12 @@ const sourcesChangedAt = Math.max(...inputs.filter((p) => existsSync(join(root, 
 const builtAt = existsSync(stamp) ? statSync(stamp).mtimeMs : 0;
 
 if (force || sourcesChangedAt > builtAt) {
+  // Stamp with the start time: a file saved while the build runs makes the next run build again.
+  const startedAt = new Date();
   process.stderr.write(force ? 'Building…\n' : 'Sources changed since the last build: building…\n');
   for (const project of process.argv.includes('--server-only') ? ['server'] : ['server', 'peer-agent']) {
     execFileSync(join(root, 'node_modules', '.bin', 'nest'), ['build', project], { cwd: root, stdio: 'inherit' });
   }
-  writeFileSync(stamp, new Date().toISOString());
+  writeFileSync(stamp, startedAt.toISOString());
+  utimesSync(stamp, startedAt, startedAt);
 }
