@@ -1,3 +1,4 @@
+import { canonicalize } from 'json-canonicalize';
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -8,7 +9,6 @@ import { ChunkFetcher } from './fetch/chunk-fetcher';
 import { ManifestService } from './fetch/manifest-service';
 import { createDeviceServer } from './http/device-server';
 import type { Logger } from './logging/logger';
-import type { Canonicalize } from './manifest/manifest';
 import { loadTrustStore, type TrustStore } from './manifest/trust-store';
 import { AgentMetrics } from './metrics/agent-metrics';
 import { OriginClient } from './origin/origin-client';
@@ -55,7 +55,6 @@ function displayHost(host: string): string {
 export async function startAgent(config: AgentConfig, log: Logger): Promise<RunningAgent> {
   await mkdir(config.cacheDir, { recursive: true });
   const metrics = new AgentMetrics({ defaultMetrics: true });
-  const { default: canonicalize } = (await import('canonicalize')) as { default: Canonicalize };
   const origin = new OriginClient(config.origin, undefined, config.device);
   const keys = await trustStoreWithRetry(config, origin, log);
   const store = await ChunkStore.open(config.cacheDir, config.cacheMaxBytes, metrics, log.child({ part: 'store' }));

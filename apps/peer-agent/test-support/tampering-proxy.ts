@@ -1,3 +1,4 @@
+import { canonicalize } from 'json-canonicalize';
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -22,10 +23,6 @@ export interface TamperingProxy {
   stop(): Promise<void>;
 }
 
-type Canonicalize = (value: unknown) => string | undefined;
-// `canonicalize` exports only an `import` condition and jest's SWC transform turns import() into
-// require(): a Function-built import() stays a real dynamic import.
-const importEsm = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<{ default: Canonicalize }>;
 
 interface Signed {
   manifest: Record<string, unknown>;
@@ -46,7 +43,6 @@ function forward(upstream: URL, req: IncomingMessage, res: ServerResponse): void
 
 export async function startTamperingProxy(upstreamUrl: string): Promise<TamperingProxy> {
   const upstream = new URL(upstreamUrl);
-  const { default: canonicalize } = await importEsm('canonicalize');
   const rules = new Map<string, Tampering>();
 
   async function genuine(sha256: string): Promise<Signed> {

@@ -1,7 +1,6 @@
 import { Controller, Get, Param, Req, Res } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { IMMUTABLE_CACHE_CONTROL } from '../artifacts/artifact-response';
 import { SHA256_PATTERN } from '../artifacts/names';
 import { invalidInput } from '../common/domain-error';
 import { ManifestService } from './manifest.service';
@@ -9,6 +8,12 @@ import { SignedManifestResponse, SigningKeysResponse } from './manifests.dto';
 
 /** Keys change only with an operator's rotation; devices pin them anyway. */
 const KEYS_CACHE_CONTROL = 'public, max-age=300';
+/**
+ * A manifest's bytes change only when the key that signed it is retired (it is then signed again),
+ * so a day: long enough for caches to matter, short enough that a retirement reaches every cache
+ * without a purge. Artifacts themselves stay immutable.
+ */
+const MANIFEST_CACHE_CONTROL = 'public, max-age=86400';
 
 function matches(ifNoneMatch: string | undefined, etag: string): boolean {
   return !!ifNoneMatch && ifNoneMatch.split(',').some((token) => token.trim().replace(/^W\//, '') === etag || token.trim() === '*');
@@ -21,14 +26,14 @@ export class ManifestsController {
 
   @Get('manifests/:sha256')
   @ApiParam({ name: 'sha256', description: 'SHA-256 of the binary, 64 hex digits' })
-  @ApiOkResponse({ type: SignedManifestResponse, description: 'The signed manifest; immutable (cached for a year), with an ETag' })
+  @ApiOkResponse({ type: SignedManifestResponse, description: 'The signed manifest, cacheable for a day, with an ETag' })
   @ApiBadRequestResponse({ description: 'Not a SHA-256' })
   @ApiNotFoundResponse({ description: 'No artifact has this SHA-256' })
   async manifest(@Param('sha256') sha256: string, @Req() request: Request, @Res() response: Response): Promise<void> {
     const hash = sha256.toLowerCase();
     if (!SHA256_PATTERN.test(hash)) throw invalidInput('manifest id must be a SHA-256: 64 hex digits');
     const served = await this.manifests.signedManifest(hash);
-    response.setHeader('Cache-Control', IMMUTABLE_CACHE_CONTROL);
+    response.setHeader('Cache-Control', MANIFEST_CACHE_CONTROL);
     response.setHeader('ETag', served.etag);
     if (matches(request.headers['if-none-match'], served.etag)) {
       response.status(304).end();
