@@ -46,6 +46,7 @@ export async function peakRss(pid, work) {
 
 export async function startAppliance(env = {}) {
   const port = await freePort();
+  const mqttPort = await freePort();
   const dataDir = tempDir('ota-bench-');
   const child = spawn(process.execPath, [join(repoRoot, 'dist/apps/server/src/main.js')], {
     env: {
@@ -55,7 +56,7 @@ export async function startAppliance(env = {}) {
       DATA_DIR: dataDir,
       ADMIN_API_KEY: 'bench-admin-key-0123456789',
       LOG_LEVEL: 'warn',
-      MQTT_PORT: String(await freePort()),
+      MQTT_PORT: String(mqttPort),
       MQTT_WS_PORT: String(await freePort()),
       ...env,
     },
@@ -68,14 +69,18 @@ export async function startAppliance(env = {}) {
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`appliance did not start:\n${output}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+  let stopped = false;
   return {
     url: `http://127.0.0.1:${port}`,
+    mqttPort,
     pid: child.pid,
-    apiKey: 'bench-admin-key-0123456789',
+    apiKey: env.ADMIN_API_KEY ?? 'bench-admin-key-0123456789',
     dataDir,
     async stop() {
+      if (stopped) return;
+      stopped = true;
       child.kill('SIGTERM');
-      await once(child, 'exit');
+      if (child.exitCode === null) await once(child, 'exit');
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

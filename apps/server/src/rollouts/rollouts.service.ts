@@ -1,6 +1,6 @@
 import { parseVersion } from '@app/resolver';
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { Counter } from 'prom-client';
+import { Counter, Histogram } from 'prom-client';
 import { DataSource, In, type EntityManager } from 'typeorm';
 import { ArtifactEntity } from '../artifacts/artifact.entity';
 import { ArtifactService } from '../artifacts/artifacts.service';
@@ -47,6 +47,7 @@ export class RolloutService implements OnApplicationBootstrap, OnApplicationShut
   private readonly logger = new Logger('Rollouts');
 
   private readonly evaluations: Counter<'step'>;
+  private readonly evaluationSeconds: Histogram;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -62,6 +63,12 @@ export class RolloutService implements OnApplicationBootstrap, OnApplicationShut
       name: 'ota_rollout_evaluations_total',
       help: 'Rollout ticks evaluated by this replica, by outcome (skipped: a tick already evaluated elsewhere)',
       labelNames: ['step'],
+      registers: [metrics.registry],
+    });
+    this.evaluationSeconds = new Histogram({
+      name: 'ota_rollout_evaluation_seconds',
+      help: 'Time of one rollout tick evaluation (lock, one aggregate query, decision, write)',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [metrics.registry],
     });
   }
@@ -230,6 +237,7 @@ export class RolloutService implements OnApplicationBootstrap, OnApplicationShut
    * job delivered twice, or two drivers racing) is skipped, so a transition never happens twice.
    */
   async evaluate(id: string, tick: string, now = new Date()): Promise<EvaluationResult> {
+    const stopTimer = this.evaluationSeconds.startTimer();
     let outcome: EvaluationResult = { step: 'gone', reason: 'rollout no longer exists' };
     await this.transition(
       id,
@@ -248,6 +256,7 @@ export class RolloutService implements OnApplicationBootstrap, OnApplicationShut
       () => undefined,
     );
     this.evaluations.inc({ step: outcome.step });
+    stopTimer();
     return outcome;
   }
 
