@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { adminHeaders } from '../support/app';
 import { getJson, upload } from '../support/http';
@@ -44,6 +46,19 @@ describe('the appliance as a process, on embedded defaults', () => {
     const running = runNode(builtServer, [], { DATA_DIR: dataDir.path, PORT: 'eighty' });
     expect(await running.exited).toBe(78);
     expect(running.output()).toMatch(/Invalid configuration:[\s\S]*PORT: /);
+  });
+
+  it('names the setting whose port is taken, rather than failing with a stack trace', async () => {
+    const blocker = createServer().listen(0, '127.0.0.1');
+    await once(blocker, 'listening');
+    const taken = (blocker.address() as AddressInfo).port;
+    try {
+      const running = runNode(builtServer, [], { DATA_DIR: dataDir.path, PORT: '0', MQTT_PORT: String(taken), MQTT_WS_PORT: '0', BIND_ADDRESS: '127.0.0.1' });
+      expect(await running.exited).toBe(75);
+      expect(running.output()).toContain(`Port ${taken} is already in use by another program: set MQTT_PORT to a free port`);
+    } finally {
+      blocker.close();
+    }
   });
 
   it('takes over DATA_DIR from a process that died without cleaning up', async () => {

@@ -3,8 +3,18 @@ import { AppConfig } from './config/app-config';
 import { ConfigError } from './config/environment';
 import { DataDirInUseError } from './database/data-dir-lock';
 
+let config: AppConfig | undefined;
+
+/** Which setting chose a port that turned out to be taken (a local Mosquitto holds 1883 on many machines). */
+function portInUse(error: unknown): string | undefined {
+  const { code, port } = (error ?? {}) as { code?: string; port?: number };
+  if (code !== 'EADDRINUSE' || !config) return undefined;
+  const variable = port === config.mqttPort ? 'MQTT_PORT' : port === config.mqttWsPort ? 'MQTT_WS_PORT' : 'PORT';
+  return `Port ${port} is already in use by another program: set ${variable} to a free port (e.g. ${variable}=${(port ?? 0) + 10000}).`;
+}
+
 async function main(): Promise<void> {
-  const config = AppConfig.fromEnvironment();
+  config = AppConfig.fromEnvironment();
   const app = await startApp(config);
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -15,6 +25,11 @@ main().catch((error: unknown) => {
   if (error instanceof ConfigError || error instanceof DataDirInUseError) {
     process.stderr.write(`${error.message}\n`);
     process.exit(error instanceof ConfigError ? 78 : 73);
+  }
+  const hint = portInUse(error);
+  if (hint) {
+    process.stderr.write(`${hint}\n`);
+    process.exit(75);
   }
   process.stderr.write(`The appliance could not start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { AppConfig } from './app-config';
 import { ConfigError, describeVariables, parseEnvironment } from './environment';
 
@@ -53,6 +55,12 @@ describe(parseEnvironment.name, () => {
   it('never echoes a secret in its error', () => {
     expect(() => parseEnvironment({ DATABASE_URL: 'mysql://user:hunter2@db' })).toThrow(/DATABASE_URL/);
     expect(() => parseEnvironment({ DATABASE_URL: 'mysql://user:hunter2@db' })).not.toThrow(/hunter2/);
+  });
+
+  it('has every variable it reads in the README’s configuration table', () => {
+    const readme = readFileSync(join(__dirname, '..', '..', '..', '..', 'README.md'), 'utf8');
+    const missing = describeVariables().filter((variable) => !readme.includes(`| \`${variable.name}\` |`));
+    expect(missing.map((variable) => variable.name)).toEqual([]);
   });
 
   it('documents every variable it reads', () => {
