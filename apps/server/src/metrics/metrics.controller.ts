@@ -1,13 +1,14 @@
 import { Controller, Get, Header } from '@nestjs/common';
-import { ApiExcludeController } from '@nestjs/swagger';
+import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { MetricsService } from './metrics.service';
 
-@ApiExcludeController()
+@ApiTags('operations')
 @Controller()
 export class MetricsController {
   constructor(private readonly metrics: MetricsService) {}
 
   @Get('metrics')
+  @ApiOkResponse({ description: 'Prometheus text format: HTTP, uploads, artifact bytes sent, MQTT, rollouts, process' })
   @Header('Cache-Control', 'no-store')
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
   async metricsText(): Promise<string> {

@@ -1,3 +1,4 @@
+import { DataSource } from 'typeorm';
 import { startTestApp, type TestApp } from '../../../../test/support/app';
 import { deviceInCohort, devicesInCohorts } from '../../../../test/support/cohorts';
 import { getJson, sendJson, upload } from '../../../../test/support/http';
@@ -163,6 +164,27 @@ describe.each([
     expect((await create({ phases: [{ percent: 10, holdSeconds: 3600 }] })).status).toBe(201);
     const second = await create({ version: '3.0.0', phases: [{ percent: 10, holdSeconds: 3600 }] });
     expect(second.status).toBe(409);
+  });
+
+  it('retries a failing tick, then shows it in the rollout’s history and on /metrics', async () => {
+    const created = await create({ phases: [{ percent: 10, holdSeconds: 3600 }] });
+    const dataSource = appliance.app.get(DataSource);
+    // A fault in the database itself: every write to this rollout fails until the trigger goes.
+    await dataSource.query(`CREATE FUNCTION refuse_rollout_write() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql`);
+    await dataSource.query(`CREATE TRIGGER refuse_rollout_write BEFORE UPDATE ON rollouts FOR EACH ROW WHEN (NEW.id = '${created.body.id}') EXECUTE FUNCTION refuse_rollout_write()`);
+    try {
+      const failed = await until(
+        () => rollout(created.body.id),
+        (r) => r.history.some((e: { reason: string }) => e.reason.startsWith('evaluation failed after retries')),
+        30_000,
+      );
+      expect(failed.history.at(-1)).toMatchObject({ actor: 'scheduler', reason: expect.stringContaining('injected failure') });
+      const metrics = await (await fetch(`${appliance.url}/metrics`)).text();
+      expect(metrics).toMatch(/ota_rollout_failed_ticks [1-9]/);
+    } finally {
+      await dataSource.query(`DROP TRIGGER refuse_rollout_write ON rollouts`);
+      await dataSource.query(`DROP FUNCTION refuse_rollout_write()`);
+    }
   });
 
   it('shows per-rollout gauges on /metrics', async () => {

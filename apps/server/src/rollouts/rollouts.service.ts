@@ -344,9 +344,13 @@ export class RolloutService implements OnApplicationBootstrap, OnApplicationShut
 
   /** Called by the scheduler when a tick's evaluation keeps failing: the history shows it. */
   async recordFailedEvaluation(id: string, error: string): Promise<void> {
+    const reason = `evaluation failed after retries: ${error.slice(0, 500)}`;
     await this.dataSource.transaction(async (manager) => {
       const rollout = await manager.getRepository(RolloutEntity).findOneBy({ id });
-      if (rollout) await this.recordEvent(manager, rollout, rollout.state, `evaluation failed after retries: ${error.slice(0, 500)}`, 'scheduler');
+      if (!rollout) return;
+      // A rollout that keeps failing would fill its history with one line per tick: say it once.
+      const last = await manager.getRepository(RolloutEventEntity).findOne({ where: { rolloutId: id }, order: { at: 'DESC', id: 'DESC' } });
+      if (last?.reason !== reason) await this.recordEvent(manager, rollout, rollout.state, reason, 'scheduler');
     });
   }
 
