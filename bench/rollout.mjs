@@ -49,11 +49,14 @@ try {
 
   const started = Date.now();
   await db.query(`INSERT INTO devices (id, last_seen_at) SELECT 'bench-' || i, now() FROM generate_series(1, $1) AS i`, [DEVICES]);
-  // Ten reports per device across the update's life; the last one decides its state.
-  const states = `(ARRAY['downloading','downloaded','installing','installed','failed','installed','installed','installed','rolled_back','installed'])`;
+  // Ten reports per device across the update's life (downloading … installing, then a final state
+  // that is installed for most, failed, rolled back or still installing for some).
+  const state = `CASE WHEN i / $1 < 3 THEN (ARRAY['downloading','downloaded','installing'])[1 + i / $1]
+                      WHEN (i % $1) % 20 = 0 THEN 'failed' WHEN (i % $1) % 50 = 1 THEN 'rolled_back'
+                      WHEN (i % $1) % 10 = 2 THEN 'installing' ELSE 'installed' END`;
   await db.query(
     `INSERT INTO status_reports (device_id, component, version, state, rollout_id, dedupe_key, received_at)
-     SELECT 'bench-' || (1 + (i % $1)), 'os_armv8', '2.0.0', ${states}[1 + (i / $1) % 10], $3, md5(i::text) || md5((i + 1)::text), now() - (($2 - i) || ' seconds')::interval
+     SELECT 'bench-' || (1 + (i % $1)), 'os_armv8', '2.0.0', ${state}, $3, md5(i::text) || md5((i + 1)::text), now() - (($2 - i) || ' seconds')::interval
        FROM generate_series(0, $2 - 1) AS i`,
     [DEVICES, REPORTS, rollout.id],
   );
@@ -62,6 +65,16 @@ try {
      SELECT DISTINCT ON (device_id) $1::uuid, device_id, state, 0, received_at FROM status_reports ORDER BY device_id, received_at DESC`,
     [rollout.id],
   );
+  // Finished rollouts leave their device states behind: three earlier ones share the table.
+  for (let i = 0; i < 3; i++) {
+    const [{ id }] = (await db.query(
+      `INSERT INTO rollouts (id, component_id, channel_id, artifact_id, from_artifact_id, phases, max_failure_rate, min_reports, start_at, jitter_seconds, state, phase_index, finished_at)
+       SELECT gen_random_uuid(), component_id, channel_id, from_artifact_id, artifact_id, phases, max_failure_rate, min_reports, start_at, jitter_seconds, 'completed', 1, now()
+         FROM rollouts WHERE id = $1 RETURNING id`,
+      [rollout.id],
+    )).rows;
+    await db.query(`INSERT INTO rollout_device_states (rollout_id, device_id, state, phase_index, updated_at) SELECT $1, device_id, 'installed', 1, updated_at FROM rollout_device_states WHERE rollout_id = $2`, [id, rollout.id]);
+  }
   await db.query('ANALYZE');
   const loadSeconds = (Date.now() - started) / 1000;
 
@@ -86,14 +99,15 @@ try {
     `EXPLAIN SELECT count(*) FILTER (WHERE state IN ('installed','failed','rolled_back')) FROM rollout_device_states WHERE rollout_id = $1 AND phase_index = 0`,
     [rollout.id],
   )).rows.map((row) => row['QUERY PLAN'].trim());
-  const [{ counts }] = (await db.query(`SELECT json_object_agg(state, n) AS counts FROM (SELECT state, count(*) AS n FROM rollout_device_states GROUP BY state) s`)).rows;
+  const [{ counts }] = (await db.query(`SELECT json_object_agg(state, n) AS counts FROM (SELECT state, count(*) AS n FROM rollout_device_states WHERE rollout_id = $1 GROUP BY state) s`, [rollout.id])).rows;
+  const [{ rows: stateRows }] = (await db.query(`SELECT count(*)::int AS rows FROM rollout_device_states`)).rows;
 
   process.stdout.write(
     [
       `bench/rollout — PostgreSQL ${(await db.query('SHOW server_version')).rows[0].server_version}, ${DEVICES} devices in the rollout, ${REPORTS} status rows (loaded in ${fmt(loadSeconds, 1)} s), ${new Date().toISOString().slice(0, 10)}`,
       `one evaluation (mean of ${ticks} ticks, lock + aggregate + decision + write): ${fmt(evaluation * 1000, 1)} ms  (target < 1000 ms)`,
       `reference, latest-report-per-device aggregate over status_reports: ${fmt(reference * 1000, 0)} ms   ratio evaluation/reference ${fmt(evaluation / reference, 3)}`,
-      `devices by state: ${JSON.stringify(counts)}`,
+      `devices by state in the rollout: ${JSON.stringify(counts)} (rollout_device_states holds ${stateRows} rows of 4 rollouts)`,
       `tick query plan: ${plan.join(' | ')}`,
     ].join('\n') + '\n',
   );
