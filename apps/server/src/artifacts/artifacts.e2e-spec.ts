@@ -1,3 +1,4 @@
+import { DataSource } from 'typeorm';
 import { createHash } from 'node:crypto';
 import { readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,6 +29,9 @@ describe.each(['filesystem', 's3'] as const)('artifact uploads and downloads (%s
     expect(result.status).toBe(201);
     expect(result.body).toMatchObject({ component: 'os_armv8', version: '1.1.0', size: binary.length, ...digest(binary), requiresFrom: null, notes: 'first release' });
     expect(new Date(result.body.createdAt).getTime()).toBeGreaterThan(Date.now() - 60_000);
+    // Its manifest was signed at upload: it is already stored, ready for every replica to serve.
+    const rows = await appliance.app.get(DataSource).query(`SELECT key_id FROM manifests WHERE sha256 = $1`, [result.body.sha256]);
+    expect(rows).toHaveLength(1);
   });
 
   it('answers 200 with the same artifact when the same bytes are uploaded again, under any spelling of the version', async () => {

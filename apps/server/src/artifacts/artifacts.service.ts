@@ -8,6 +8,7 @@ import { CatalogService } from '../catalog/catalog.service';
 import { ChannelEntity } from '../channels/channel.entity';
 import { conflict, DomainError, invalidInput, notFound, payloadTooLarge } from '../common/domain-error';
 import { AppConfig } from '../config/app-config';
+import { ManifestService } from '../manifests/manifest.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { ObjectStore } from '../storage/object-store';
 import { ArtifactEntity } from './artifact.entity';
@@ -76,6 +77,7 @@ export class ArtifactService implements OnApplicationBootstrap {
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
     private readonly catalog: CatalogService,
+    private readonly manifests: ManifestService,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -118,6 +120,8 @@ export class ArtifactService implements OnApplicationBootstrap {
       if (result.created) {
         this.metrics.uploadBytes.inc(digest.size);
         await this.catalog.refresh();
+        // Sign the manifest now, while the upload's client waits anyway; it is also built on demand.
+        await this.manifests.signedManifest(digest.sha256).catch((error: unknown) => this.logger.warn(`manifest of ${digest.sha256} not signed at upload: ${String(error)}`));
       }
       return result;
     } catch (error) {
