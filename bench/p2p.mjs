@@ -6,6 +6,15 @@
 //     time of one direct download          alone at the origin (target ≤ 1.5)
 // and the same run with the agents started with --no-p2p, as the reference.
 //   node scripts/build.mjs && node bench/p2p.mjs        (SIZE_MIB=100 AGENTS=4,8 DATABASE_URL=…)
+// Both modes are timed alike: from the moment every device sends its request until the last device
+// has the whole, checked body (the agents start with an empty cache each run). CPU seconds are
+// given per role: the appliance, all agents together (the busiest one in brackets; "+after" is
+// what they still did once the last device was done), the devices; with the number of artifact
+// requests the appliance answered.
+// REPEAT=n runs every case n times and ends with the best and the median; MODES=p2p or no-p2p runs
+// one mode; AGENT_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") is passed to every agent's
+// node; AGENT_MAIN runs another build of the agent (to compare two versions against one appliance);
+// KEEP_WORK=1 keeps the agents' logs.
 import { spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { once } from 'node:events';
@@ -14,11 +23,14 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pipeline } from 'node:stream/promises';
-import { fmt, MiB, repoRoot, startAppliance, tempDir } from './lib.mjs';
+import { fmt, median, MiB, repoRoot, startAppliance, tempDir } from './lib.mjs';
 
 const SIZE = Number(process.env.SIZE_MIB ?? 100) * MiB;
 const AGENT_COUNTS = (process.env.AGENTS ?? '4,8').split(',').map(Number);
-const AGENT_MAIN = join(repoRoot, 'dist/apps/peer-agent/src/main.js');
+const MODES = (process.env.MODES ?? 'p2p,no-p2p').split(',').map((m) => m.trim() === 'p2p');
+const REPEAT = Number(process.env.REPEAT ?? 1);
+const AGENT_NODE_ARGS = (process.env.AGENT_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+const AGENT_MAIN = process.env.AGENT_MAIN ?? join(repoRoot, 'dist/apps/peer-agent/src/main.js');
 
 const work = tempDir('ota-bench-p2p-');
 
@@ -84,11 +96,16 @@ async function getText(url) {
   return response.text();
 }
 
-async function originBytes(url) {
+/** Artifact bytes the appliance sent, and how many artifact requests it answered. */
+async function originCounters(url) {
   const text = await getText(`${url}/metrics`);
-  let sum = 0;
-  for (const line of text.split('\n')) if (line.startsWith('ota_artifact_bytes_sent_total')) sum += Number(line.split(/\s+/).at(-1));
-  return sum;
+  let bytes = 0;
+  let requests = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('ota_artifact_bytes_sent_total')) bytes += Number(line.split(/\s+/).at(-1));
+    if (line.startsWith('ota_http_requests_total') && line.includes('artifacts')) requests += Number(line.split(/\s+/).at(-1));
+  }
+  return { bytes, requests };
 }
 
 async function startAgent(origin, site, index, p2p) {
@@ -96,7 +113,7 @@ async function startAgent(origin, site, index, p2p) {
   const log = createWriteStream(join(work, `${site}-agent-${index}.log`));
   const args = [AGENT_MAIN, '--origin', origin, '--site', site, '--cache', cache, '--http-host', '127.0.0.1', '--http-port', '0', '--p2p-host', '127.0.0.1', '--p2p-port', '0', '--no-mdns', '--log-level', 'warn'];
   if (!p2p) args.push('--no-p2p');
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...AGENT_NODE_ARGS, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stderr.pipe(log);
   const [line] = await Promise.race([
     once(createInterface({ input: child.stdout }), 'line'),
@@ -115,6 +132,19 @@ async function startAgent(origin, site, index, p2p) {
   };
 }
 
+/** The agents' CPU seconds once they have gone quiet (less than 10 ms of CPU in 300 ms), at most 10 s from now. */
+async function settledCpu(agents) {
+  const deadline = Date.now() + 10_000;
+  let last = agents.map((a) => cpuSeconds(a.pid));
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 300));
+    const now = agents.map((a) => cpuSeconds(a.pid));
+    const busy = now.reduce((sum, s, i) => sum + s - last[i], 0);
+    last = now;
+    if (busy < 0.01 || Date.now() > deadline) return now;
+  }
+}
+
 async function waitForMesh(agents) {
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -126,27 +156,35 @@ async function waitForMesh(agents) {
 }
 
 /** N agents, one device each, all at once: origin bytes and the time until the last device has it. */
-async function siteRun(appliance, sha256, count, p2p) {
-  const site = `bench-${p2p ? 'p2p' : 'direct'}-${count}-${process.pid}`;
+async function siteRun(appliance, sha256, count, p2p, run) {
+  const site = `bench-${p2p ? 'p2p' : 'direct'}-${count}-${process.pid}-${run}`;
   const agents = await Promise.all(Array.from({ length: count }, (_, i) => startAgent(appliance.url, site, i, p2p)));
   try {
     if (p2p) await waitForMesh(agents);
-    const before = await originBytes(appliance.url);
+    const before = await originCounters(appliance.url);
     const cpuBefore = { appliance: cpuSeconds(appliance.pid), agents: agents.map((a) => cpuSeconds(a.pid)), devices: process.cpuUsage() };
     const started = process.hrtime.bigint();
     const downloads = await Promise.all(agents.map((a) => download(`${a.httpUrl}/artifacts/${sha256}`)));
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const devices = process.cpuUsage(cpuBefore.devices);
+    const agentsAtEnd = agents.map((a) => cpuSeconds(a.pid));
+    const perAgent = agentsAtEnd.map((s, i) => s - cpuBefore.agents[i]);
     const cpu = {
       appliance: cpuSeconds(appliance.pid) - cpuBefore.appliance,
-      agents: agents.reduce((sum, a, i) => sum + cpuSeconds(a.pid) - cpuBefore.agents[i], 0),
+      agents: perAgent.reduce((sum, s) => sum + s, 0),
+      busiestAgent: Math.max(...perAgent),
       devices: (devices.user + devices.system) / 1e6,
     };
-    const sent = (await originBytes(appliance.url)) - before;
+    // Work left over once every device is done (e.g. checking the stored artifact) is work too.
+    const agentsSettled = await settledCpu(agents);
+    cpu.agentsAfter = agentsSettled.reduce((sum, s, i) => sum + s - agentsAtEnd[i], 0);
+    const after = await originCounters(appliance.url);
+    const sent = after.bytes - before.bytes;
+    const requests = after.requests - before.requests;
     for (const d of downloads) {
       if (d.status !== 200 || d.sha256 !== sha256) throw new Error(`a device got ${d.bytes} bytes with status ${d.status}, sha256 ${d.sha256}`);
     }
-    return { sent, seconds, cpu };
+    return { sent, requests, seconds, cpu };
   } finally {
     await Promise.all(agents.map((a) => a.stop()));
   }
@@ -163,22 +201,42 @@ try {
   // One device alone at the origin: the reference time (warm-up first, then the median of three).
   await download(`${appliance.url}/artifacts/${sha256}`);
   const direct = [];
+  const directCpu = { appliance: cpuSeconds(appliance.pid), device: process.cpuUsage() };
   for (let i = 0; i < 3; i++) direct.push((await download(`${appliance.url}/artifacts/${sha256}`)).seconds);
+  const directDevice = process.cpuUsage(directCpu.device);
+  const directApplianceCpu = (cpuSeconds(appliance.pid) - directCpu.appliance) / 3;
+  const directDeviceCpu = (directDevice.user + directDevice.system) / 1e6 / 3;
   direct.sort((a, b) => a - b);
   const directSeconds = direct[1];
 
-  console.log(`p2p bench: ${SIZE / MiB} MiB artifact, appliance on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'embedded defaults'}; one direct download ${fmt(directSeconds)} s`);
-  console.log('agents  mode     origin bytes / size  site time / direct time  (site time; CPU s: appliance, all agents, devices)');
+  console.log(`p2p bench: ${SIZE / MiB} MiB artifact, appliance on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'embedded defaults'}; one direct download ${fmt(directSeconds)} s (CPU s: appliance ${fmt(directApplianceCpu)}, device ${fmt(directDeviceCpu)})`);
+  console.log('agents  mode     origin bytes / size  site time / direct time  (site time; origin requests; CPU s: appliance, all agents [busiest] +after, devices)');
+  const results = new Map();
   for (const count of AGENT_COUNTS) {
-    for (const p2p of [true, false]) {
-      const { sent, seconds, cpu } = await siteRun(appliance, sha256, count, p2p);
+    for (const p2p of MODES) {
+      for (let run = 0; run < REPEAT; run++) {
+        const { sent, requests, seconds, cpu } = await siteRun(appliance, sha256, count, p2p, run);
+        const key = `${String(count).padStart(6)}  ${(p2p ? 'p2p' : '--no-p2p').padEnd(8)}`;
+        results.set(key, [...(results.get(key) ?? []), { sent, seconds, cpu }]);
+        console.log(
+          `${key} ${fmt(sent / SIZE, 3).padStart(19)}  ${fmt(seconds / directSeconds).padStart(23)}  ` +
+            `(${fmt(seconds)} s; ${requests}; ${fmt(cpu.appliance, 1)}, ${fmt(cpu.agents, 1)} [${fmt(cpu.busiestAgent, 1)}] +${fmt(cpu.agentsAfter, 1)}, ${fmt(cpu.devices, 1)})`,
+        );
+      }
+    }
+  }
+  if (REPEAT > 1) {
+    console.log(`over ${REPEAT} runs: site time / direct time, best and median`);
+    for (const [key, runs] of results) {
+      const ratios = runs.map((r) => r.seconds / directSeconds);
       console.log(
-        `${String(count).padStart(6)}  ${(p2p ? 'p2p' : '--no-p2p').padEnd(8)} ${fmt(sent / SIZE, 3).padStart(19)}  ${fmt(seconds / directSeconds).padStart(23)}  ` +
-          `(${fmt(seconds)} s; ${fmt(cpu.appliance, 1)}, ${fmt(cpu.agents, 1)}, ${fmt(cpu.devices, 1)})`,
+        `${key} best ${fmt(Math.min(...ratios))}  median ${fmt(median(ratios))}  (site time median ${fmt(median(runs.map((r) => r.seconds)))} s; ` +
+          `agents' CPU median ${fmt(median(runs.map((r) => r.cpu.agents)), 1)} s +${fmt(median(runs.map((r) => r.cpu.agentsAfter)), 1)}; max origin bytes / size ${fmt(Math.max(...runs.map((r) => r.sent)) / SIZE, 3)})`,
       );
     }
   }
 } finally {
   await appliance.stop();
-  rmSync(work, { recursive: true, force: true });
+  if (process.env.KEEP_WORK === '1') console.log(`logs kept in ${work}`);
+  else rmSync(work, { recursive: true, force: true });
 }

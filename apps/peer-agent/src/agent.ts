@@ -121,6 +121,8 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       chunk: (manifest, index) => fetcher.getChunk(manifest, index),
       prefetch: (manifest, index) => fetcher.prefetch(manifest, index),
       pin: (sha256) => store.pin(sha256),
+      isWholeVerified: (manifest) => store.isWholeVerified(manifest),
+      wholeVerified: (manifest) => store.wholeVerified(manifest),
     },
     packages: origin,
     metrics,

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeArtifact, makeKey, type TestArtifact } from '../../test-support/fixtures';
@@ -8,7 +8,7 @@ import type { Manifest } from '../manifest/manifest';
 import { AgentMetrics } from '../metrics/agent-metrics';
 import type { ChunkReply, ChunkRequest } from '../p2p/chunk-protocol';
 import { ChunkStore } from '../store/chunk-store';
-import { ChunkFetcher, type ChunkOrigin } from './chunk-fetcher';
+import { ChunkFetcher, ChunkUnavailableError, type ChunkOrigin } from './chunk-fetcher';
 import type { PeerTransport } from './peer-transport';
 
 const key = makeKey();
@@ -21,6 +21,26 @@ class FakeOrigin implements ChunkOrigin {
     this.calls.push(index);
     await this.gate;
     return Buffer.from(this.artifact.chunk(index));
+  }
+}
+
+/** An origin that answers ranges of chunks, like the real client; `breakAfter`/`corrupt` script faults per request. */
+class RangeOrigin extends FakeOrigin {
+  ranges: Array<[number, number]> = [];
+  faults: Array<{ breakAfter?: number; corrupt?: number }> = [];
+  constructor(private readonly source: TestArtifact) {
+    super(source);
+  }
+  async getChunks(_m: Manifest, first: number, last: number, onChunk: (index: number, data: Uint8Array) => void): Promise<void> {
+    this.ranges.push([first, last]);
+    const fault = this.faults.shift() ?? {};
+    await this.gate;
+    for (let index = first; index <= last; index++) {
+      if (fault.breakAfter !== undefined && index > first + fault.breakAfter - 1) throw new Error('connection reset');
+      const data = Buffer.from(this.source.chunk(index));
+      if (index === fault.corrupt) data[0] ^= 0xff;
+      onChunk(index, data);
+    }
   }
 }
 
@@ -189,6 +209,75 @@ describe(ChunkFetcher.name, () => {
     await fetcher.getChunk(artifact.manifest, 3);
     await fetcher.getChunk(artifact.manifest, 4);
     expect(await counter(metrics, 'bytesBySource', 'cache')).toBe(2048);
+  });
+
+  it('answers its device and its peers from memory what it verified moments ago, without reading the disk again', async () => {
+    const transport = new FakeTransport({});
+    const fetcher = new ChunkFetcher({ store, origin, metrics, log, peers, transport });
+    const index = chunkRankedAs('self');
+    await fetcher.getChunk(artifact.manifest, index);
+    const read = jest.spyOn(store, 'readChunk');
+    const forPeer = await fetcher.chunkForPeer(artifact.manifest, { op: 'chunk', sha256: artifact.manifest.sha256, index, fetch: false });
+    expect(Buffer.from(forPeer!)).toEqual(artifact.chunk(index));
+    expect(Buffer.from(await fetcher.getChunk(artifact.manifest, index))).toEqual(artifact.chunk(index));
+    expect(read).not.toHaveBeenCalled();
+    expect(origin.calls).toEqual([index]);
+    expect(await counter(metrics, 'bytesBySource', 'cache')).toBe(2048);
+  });
+
+  it('still re-verifies what it reads from disk: a chunk that went bad there is fetched again', async () => {
+    const first = new ChunkFetcher({ store, origin, metrics, log });
+    await first.getChunk(artifact.manifest, 7);
+    const file = join(dir, 'artifacts', artifact.manifest.sha256, '7.chunk');
+    const bytes = await readFile(file);
+    bytes[10] ^= 0x01;
+    await writeFile(file, bytes);
+    // A new fetcher (as after a restart) has nothing in memory.
+    const second = new ChunkFetcher({ store, origin, metrics, log });
+    expect(Buffer.from(await second.getChunk(artifact.manifest, 7))).toEqual(artifact.chunk(7));
+    expect(await counter(metrics, 'badChunks', 'cache')).toBe(1);
+    expect(origin.calls).toEqual([7, 7]);
+  });
+
+  it('asks the origin for consecutive chunks wanted together (a read-ahead) in one range request', async () => {
+    const ranged = new RangeOrigin(artifact);
+    const fetcher = new ChunkFetcher({ store, origin: ranged, metrics, log }, { originRunBytes: 4 * 1024 });
+    for (const index of [3, 4, 5, 6, 7, 8, 20]) fetcher.prefetch(artifact.manifest, index);
+    const got = await Promise.all([3, 4, 5, 6, 7, 8, 20].map((i) => fetcher.getChunk(artifact.manifest, i)));
+    got.forEach((data, k) => expect(Buffer.from(data)).toEqual(artifact.chunk([3, 4, 5, 6, 7, 8, 20][k])));
+    expect(ranged.ranges).toEqual([
+      [3, 6],
+      [7, 8],
+      [20, 20],
+    ]);
+    expect(await counter(metrics, 'bytesBySource', 'origin')).toBe(7 * 1024);
+    for (const i of [3, 8, 20]) expect(store.hasChunk(artifact.manifest.sha256, i)).toBe(true);
+  });
+
+  it('asks again for what a broken or corrupted range did not deliver, and never keeps a bad chunk', async () => {
+    const ranged = new RangeOrigin(artifact);
+    ranged.faults = [{ breakAfter: 2, corrupt: 11 }];
+    const fetcher = new ChunkFetcher({ store, origin: ranged, metrics, log });
+    for (const index of [10, 11, 12, 13]) fetcher.prefetch(artifact.manifest, index);
+    const got = await Promise.all([10, 11, 12, 13].map((i) => fetcher.getChunk(artifact.manifest, i)));
+    got.forEach((data, k) => expect(Buffer.from(data)).toEqual(artifact.chunk(10 + k)));
+    expect(ranged.ranges).toEqual([
+      [10, 13],
+      [11, 13],
+    ]);
+    expect(await counter(metrics, 'badChunks', 'origin')).toBe(1);
+    expect(await counter(metrics, 'bytesBySource', 'origin')).toBe(4 * 1024);
+  });
+
+  it('gives up on a chunk the origin fails to deliver twice', async () => {
+    const ranged = new RangeOrigin(artifact);
+    ranged.faults = [{ breakAfter: 0 }, { breakAfter: 0 }];
+    const fetcher = new ChunkFetcher({ store, origin: ranged, metrics, log });
+    await expect(fetcher.getChunk(artifact.manifest, 30)).rejects.toThrow(ChunkUnavailableError);
+    expect(ranged.ranges).toEqual([
+      [30, 30],
+      [30, 30],
+    ]);
   });
 
   it('refuses a chunk index outside the manifest', async () => {

@@ -6,9 +6,30 @@ import { ProtocolViolationError, type ChunkRequest } from '../p2p/chunk-protocol
 import type { ChunkStore } from '../store/chunk-store';
 import type { PeerTransport } from './peer-transport';
 import { Semaphore } from './semaphore';
+import { VerifiedChunks } from './verified-chunks';
 
 export interface ChunkOrigin {
   getChunk(manifest: Manifest, index: number): Promise<Uint8Array>;
+  /** Chunks `first`..`last` in one request, each handed over as soon as it is in. */
+  getChunks?(manifest: Manifest, first: number, last: number, onChunk: (index: number, data: Uint8Array) => void): Promise<void>;
+}
+
+/** A chunk waiting for the origin. */
+interface OriginWant {
+  index: number;
+  resolve(data: Uint8Array): void;
+  reject(error: Error): void;
+}
+
+/** `wants` by index, cut into runs of consecutive chunks of at most `max`. */
+function consecutiveRuns(wants: OriginWant[], max: number): OriginWant[][] {
+  const runs: OriginWant[][] = [];
+  for (const want of [...wants].sort((a, b) => a.index - b.index)) {
+    const run = runs.at(-1);
+    if (run && run.length < max && run.at(-1)!.index + 1 === want.index) run.push(want);
+    else runs.push([want]);
+  }
+  return runs;
 }
 
 export interface FetcherOptions {
@@ -22,6 +43,10 @@ export interface FetcherOptions {
   downMs: number;
   originConcurrency: number;
   originAttempts: number;
+  /** Consecutive chunks asked of the origin at once go out as one range request of at most this many bytes. */
+  originRunBytes: number;
+  /** Verified chunks kept in memory for the next uses (read-ahead → device, peers asking the owner). */
+  memoryBytes: number;
 }
 
 export const DEFAULT_FETCHER_OPTIONS: FetcherOptions = {
@@ -33,6 +58,10 @@ export const DEFAULT_FETCHER_OPTIONS: FetcherOptions = {
   downMs: 15_000,
   originConcurrency: 8,
   originAttempts: 2,
+  // The appliance spends about as much CPU on a 1 MiB range request as on sending 1 MiB: fewer,
+  // larger requests roughly halved its cost per byte in a measurement.
+  originRunBytes: 8 * 1024 * 1024,
+  memoryBytes: 32 * 1024 * 1024,
 };
 
 /** No source could supply a verified chunk. */
@@ -53,11 +82,15 @@ export class ChunkUnavailableError extends Error {
  *
  * Each chunk is verified against the signed manifest before it is stored, returned or served; a
  * peer that sends a bad one is banned for the session and the chunk is fetched elsewhere.
- * Concurrent requests for one chunk on this agent share a single fetch.
+ * Concurrent requests for one chunk on this agent share a single fetch, and chunks verified moments
+ * ago are answered from memory (see {@link VerifiedChunks}) instead of being read back and hashed
+ * again.
  */
 export class ChunkFetcher {
   private readonly inflight = new Map<string, Promise<Uint8Array>>();
   private readonly originInflight = new Map<string, Promise<Uint8Array>>();
+  /** Chunks asked of the origin during the current tick, by artifact, to be sent as runs. */
+  private readonly originQueue = new Map<string, OriginWant[]>();
   private readonly originSlots: Semaphore;
   private readonly options: FetcherOptions;
   /**
@@ -65,6 +98,7 @@ export class ChunkFetcher {
    * that is not a cache hit (the bytes were already counted as origin or peer bytes).
    */
   private readonly readAhead = new Set<string>();
+  private readonly recent: VerifiedChunks;
 
   constructor(
     private readonly deps: {
@@ -80,13 +114,26 @@ export class ChunkFetcher {
   ) {
     this.options = { ...DEFAULT_FETCHER_OPTIONS, ...options };
     this.originSlots = new Semaphore(this.options.originConcurrency);
+    this.recent = new VerifiedChunks(this.options.memoryBytes);
+  }
+
+  /** A verified chunk from memory, or from disk (verified again there), or `undefined`. */
+  private async local(manifest: Manifest, index: number, key: string): Promise<Uint8Array | undefined> {
+    const recent = this.recent.get(key);
+    if (recent) {
+      this.deps.store.touch(manifest.sha256);
+      return recent;
+    }
+    const stored = await this.deps.store.readChunk(manifest, index);
+    if (stored) this.recent.set(key, stored);
+    return stored;
   }
 
   /** A verified chunk for a local consumer (a device download). */
   async getChunk(manifest: Manifest, index: number): Promise<Uint8Array> {
     this.checkIndex(manifest, index);
-    const key = `${manifest.sha256}:${index}`;
-    const cached = await this.deps.store.readChunk(manifest, index);
+    const key = VerifiedChunks.key(manifest.sha256, index);
+    const cached = await this.local(manifest, index, key);
     if (cached) {
       if (!this.readAhead.delete(key)) this.deps.metrics.bytesBySource.inc({ source: 'cache' }, cached.byteLength);
       return cached;
@@ -97,8 +144,8 @@ export class ChunkFetcher {
 
   /** Starts fetching a chunk that will be needed soon (a device's read-ahead); errors surface when it is awaited for real. */
   prefetch(manifest: Manifest, index: number): void {
-    const key = `${manifest.sha256}:${index}`;
-    if (index >= manifest.chunks.length || this.deps.store.hasChunk(manifest.sha256, index) || this.inflight.has(key)) return;
+    const key = VerifiedChunks.key(manifest.sha256, index);
+    if (index >= manifest.chunks.length || this.recent.has(key) || this.deps.store.hasChunk(manifest.sha256, index) || this.inflight.has(key)) return;
     this.readAhead.add(key);
     // Read-ahead of an abandoned download is never consumed: keep the set bounded.
     if (this.readAhead.size > 10_000) this.readAhead.delete(this.readAhead.values().next().value as string);
@@ -115,14 +162,14 @@ export class ChunkFetcher {
   }
 
   /**
-   * Answers a peer. Chunks on disk are always given; with `fetch: true` (we are the chunk's owner
-   * in the asker's view) a missing chunk is fetched from the origin, merged with any fetch of it
-   * in progress. Never forwarded to another peer, so two agents with different views of the site
-   * cannot wait on each other.
+   * Answers a peer. Chunks held (in memory or on disk) are always given; with `fetch: true` (we
+   * are the chunk's owner in the asker's view) a missing chunk is fetched from the origin, merged
+   * with any fetch of it in progress. Never forwarded to another peer, so two agents with
+   * different views of the site cannot wait on each other.
    */
   async chunkForPeer(manifest: Manifest, request: ChunkRequest): Promise<Uint8Array | undefined> {
     if (request.index >= manifest.chunks.length) return undefined;
-    const cached = await this.deps.store.readChunk(manifest, request.index);
+    const cached = await this.local(manifest, request.index, VerifiedChunks.key(manifest.sha256, request.index));
     if (cached) {
       this.deps.metrics.bytesBySource.inc({ source: 'cache' }, cached.byteLength);
       return cached;
@@ -196,6 +243,7 @@ export class ChunkFetcher {
     }
     metrics.bytesBySource.inc({ source: 'peer' }, reply.data.byteLength);
     metrics.chunkFetchSeconds.observe({ source: 'peer' }, (performance.now() - started) / 1000);
+    this.recent.set(VerifiedChunks.key(manifest.sha256, index), reply.data);
     await this.store(manifest, index, reply.data);
     return reply.data;
   }
@@ -208,44 +256,102 @@ export class ChunkFetcher {
     transport?.disconnect(peerId);
   }
 
-  /** One origin range request per chunk at a time on this agent, however many ask for it. */
+  /**
+   * One origin request per chunk at a time on this agent, however many ask for it. Chunks asked
+   * for in the same tick (a device's read-ahead) are gathered, and consecutive ones share a range
+   * request.
+   */
   private fromOrigin(manifest: Manifest, index: number): Promise<Uint8Array> {
-    const key = `${manifest.sha256}:${index}`;
+    const key = VerifiedChunks.key(manifest.sha256, index);
     let pending = this.originInflight.get(key);
     if (!pending) {
-      pending = this.rangeFromOrigin(manifest, index).finally(() => this.originInflight.delete(key));
+      const { promise, resolve, reject } = Promise.withResolvers<Uint8Array>();
+      pending = promise.finally(() => this.originInflight.delete(key));
       this.originInflight.set(key, pending);
+      let queued = this.originQueue.get(manifest.sha256);
+      if (!queued) {
+        const wants: OriginWant[] = [];
+        queued = wants;
+        this.originQueue.set(manifest.sha256, wants);
+        queueMicrotask(() => {
+          this.originQueue.delete(manifest.sha256);
+          this.startOriginRuns(manifest, wants);
+        });
+      }
+      queued.push({ index, resolve, reject });
     }
     return pending;
   }
 
-  private async rangeFromOrigin(manifest: Manifest, index: number): Promise<Uint8Array> {
-    const { store, origin, metrics, log } = this.deps;
-    // Another path (a peer's request, an earlier fetch) may have stored it since the caller looked.
-    const cached = await store.readChunk(manifest, index);
-    if (cached) return cached;
-    let lastError: Error = new ChunkUnavailableError('no attempt made');
-    for (let attempt = 1; attempt <= this.options.originAttempts; attempt++) {
-      const release = await this.originSlots.acquire();
-      const started = performance.now();
-      try {
-        const data = await origin.getChunk(manifest, index);
-        if (!chunkMatches(manifest, index, data)) {
-          metrics.badChunks.inc({ source: 'origin' });
-          throw new ChunkUnavailableError(`origin sent chunk ${index} of ${manifest.sha256} that does not match the manifest`);
-        }
-        metrics.bytesBySource.inc({ source: 'origin' }, data.byteLength);
-        metrics.chunkFetchSeconds.observe({ source: 'origin' }, (performance.now() - started) / 1000);
-        await this.store(manifest, index, data);
-        return data;
-      } catch (error) {
-        lastError = error as Error;
-        log.warn({ sha256: manifest.sha256, index, attempt, err: lastError.message }, 'origin chunk fetch failed');
-      } finally {
-        release();
+  private startOriginRuns(manifest: Manifest, wants: OriginWant[]): void {
+    const missing: OriginWant[] = [];
+    for (const want of wants) {
+      // Another path (a peer's request, an earlier fetch) may have stored it since the caller looked.
+      if (this.recent.has(VerifiedChunks.key(manifest.sha256, want.index)) || this.deps.store.hasChunk(manifest.sha256, want.index)) {
+        void this.localElseOrigin(manifest, want);
+      } else {
+        missing.push(want);
       }
     }
-    throw new ChunkUnavailableError(`chunk ${index} of ${manifest.sha256} is unavailable: ${lastError.message}`);
+    const maxRun = Math.max(1, Math.floor(this.options.originRunBytes / manifest.chunkSize));
+    for (const run of consecutiveRuns(missing, maxRun)) void this.originRun(manifest, run, 1);
+  }
+
+  private async localElseOrigin(manifest: Manifest, want: OriginWant): Promise<void> {
+    const cached = await this.local(manifest, want.index, VerifiedChunks.key(manifest.sha256, want.index)).catch(() => undefined);
+    if (cached) want.resolve(cached);
+    else await this.originRun(manifest, [want], 1);
+  }
+
+  /**
+   * One range request for consecutive chunks; each is verified, kept and stored as soon as it is
+   * in, and only then handed to whoever waits for it. What did not arrive, or arrived corrupted,
+   * is asked again (in runs) until `originAttempts` is used up.
+   */
+  private async originRun(manifest: Manifest, run: OriginWant[], attempt: number): Promise<void> {
+    const { origin, metrics, log } = this.deps;
+    const sha256 = manifest.sha256;
+    const byIndex = new Map(run.map((want) => [want.index, want]));
+    const arrived = new Set<number>();
+    const stored: Promise<void>[] = [];
+    let failure: Error | undefined;
+    const accept = (index: number, data: Uint8Array, started: number): void => {
+      const want = byIndex.get(index);
+      if (!want || arrived.has(index)) return;
+      if (!chunkMatches(manifest, index, data)) {
+        metrics.badChunks.inc({ source: 'origin' });
+        failure = new ChunkUnavailableError(`origin sent chunk ${index} of ${sha256} that does not match the manifest`);
+        return;
+      }
+      arrived.add(index);
+      metrics.bytesBySource.inc({ source: 'origin' }, data.byteLength);
+      metrics.chunkFetchSeconds.observe({ source: 'origin' }, (performance.now() - started) / 1000);
+      this.recent.set(VerifiedChunks.key(sha256, index), data);
+      stored.push(this.store(manifest, index, data).then(() => want.resolve(data)));
+    };
+    const release = await this.originSlots.acquire();
+    const started = performance.now();
+    try {
+      if (origin.getChunks) {
+        await origin.getChunks(manifest, run[0].index, run[run.length - 1].index, (index, data) => accept(index, data, started));
+      } else {
+        for (const want of run) accept(want.index, await origin.getChunk(manifest, want.index), started);
+      }
+    } catch (error) {
+      failure = error as Error;
+    } finally {
+      release();
+    }
+    await Promise.all(stored);
+    const left = run.filter((want) => !arrived.has(want.index));
+    if (left.length === 0) return;
+    const reason = failure?.message ?? 'no answer';
+    log.warn({ sha256, first: left[0].index, chunks: left.length, attempt, err: reason }, 'origin chunk fetch failed');
+    if (attempt >= this.options.originAttempts) {
+      for (const want of left) want.reject(new ChunkUnavailableError(`chunk ${want.index} of ${sha256} is unavailable: ${reason}`));
+      return;
+    }
+    await Promise.all(consecutiveRuns(left, run.length).map((again) => this.originRun(manifest, again, attempt + 1)));
   }
 
   /** Storing is best effort: a full disk must not fail a download whose bytes are verified. */

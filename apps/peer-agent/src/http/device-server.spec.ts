@@ -34,13 +34,31 @@ class MemorySource implements ArtifactSource {
   }
   async chunk(_m: Manifest, index: number): Promise<Uint8Array> {
     this.requested.push(index);
+    this.events.push(`chunk ${index}`);
     if (index >= this.gateFrom) await this.gate;
     if (index >= this.failAt) throw new Error('no source has this chunk');
     return this.artifact.chunk(index);
   }
-  prefetch(): void {}
+  prefetch(_m: Manifest, index: number): void {
+    this.events.push(`prefetch ${index}`);
+  }
   pin(): () => void {
     return () => undefined;
+  }
+  /** prefetch and chunk calls, in order. */
+  events: string[] = [];
+}
+
+/** A source that also remembers whether the whole file was shown to match the manifest (like the agent's store). */
+class VerifyingSource extends MemorySource {
+  proven = 0;
+  known = false;
+  isWholeVerified(): boolean {
+    return this.known;
+  }
+  wholeVerified(): void {
+    this.proven++;
+    this.known = true;
   }
 }
 
@@ -165,6 +183,45 @@ describe(createDeviceServer.name, () => {
     expect(d.status).toBe(200);
     expect(d.complete).toBe(false);
     expect(d.bytes).toBeLessThan(artifact.manifest.size);
+  });
+
+  it('asks for each chunk ahead of time, topping the read-ahead up in batches', async () => {
+    const source = new MemorySource(artifact);
+    await start(source);
+    expect((await download(`${base}${path}`)).sha256).toBe(artifact.manifest.sha256);
+    const last = artifact.manifest.chunks.length - 1;
+    for (let i = 1; i <= last; i++) expect(source.events.indexOf(`prefetch ${i}`)).toBeLessThan(source.events.indexOf(`chunk ${i}`));
+    // readAhead 4: chunks 0..4 at once, then every two chunks the window is topped up again, so
+    // that the new chunks (two at a time, consecutive) can share an origin request.
+    const groups = source.events
+      .join(',')
+      .split(/,?chunk \d+,?/)
+      .filter(Boolean)
+      .map((g) => g.replaceAll('prefetch ', ''));
+    expect(groups).toEqual(['0,1,2,3,4', '2,3,4,5,6', '4,5,6,7,8', '6,7,8,9,10', '8,9,10', '10']);
+  });
+
+  it('hashes a full download whole until the file has been shown to match the manifest once', async () => {
+    const other = makeArtifact(5 * 1024, 1024, key);
+    const lyingManifest = { ...other.manifest, sha256: artifact.manifest.sha256 };
+    const lying: TestArtifact = { ...other, manifest: lyingManifest, signed: { ...other.signed, manifest: lyingManifest } };
+    const truthful = new VerifyingSource(artifact);
+    await start(truthful);
+    expect((await download(`${base}${path}`, { range: 'bytes=0-99' })).status).toBe(206);
+    expect(truthful.proven).toBe(0); // a range proves nothing about the whole file
+    expect((await download(`${base}${path}`)).complete).toBe(true);
+    expect(truthful.proven).toBe(1);
+    expect((await download(`${base}${path}`)).complete).toBe(true);
+    expect(truthful.proven).toBe(1); // not hashed again
+
+    // A manifest whose chunks do not make up its SHA-256: the first full download is cut.
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    const liar = new VerifyingSource(lying);
+    await start(liar);
+    const cut = await download(`${base}${path}`);
+    expect(cut.complete).toBe(false);
+    expect(liar.proven).toBe(0);
   });
 
   it('gives the device an error, never bytes, when the manifest is rejected', async () => {

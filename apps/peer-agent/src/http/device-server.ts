@@ -17,6 +17,10 @@ export interface ArtifactSource {
   chunk(manifest: Manifest, index: number): Promise<Uint8Array>;
   prefetch(manifest: Manifest, index: number): void;
   pin(sha256: string): () => void;
+  /** True when this manifest's chunks are already known to make up its SHA-256 (a full download need not hash again). */
+  isWholeVerified?(manifest: Manifest): boolean;
+  /** A full download hashed to the manifest's SHA-256. */
+  wholeVerified?(manifest: Manifest): void;
 }
 
 export interface PackageOrigin {
@@ -30,7 +34,11 @@ export interface DeviceServerDeps {
   log: Logger;
   health: () => Record<string, unknown>;
   publicUrl?: string;
-  /** Chunks fetched ahead of the one being sent (parallel downloads from peers). */
+  /**
+   * Chunks fetched ahead of the one being sent (parallel downloads from peers). The window is
+   * topped up every `readAhead / 2` chunks, so that consecutive chunks are asked for together and
+   * can share one origin request.
+   */
   readAhead: number;
 }
 
@@ -137,26 +145,37 @@ export function createDeviceServer(deps: DeviceServerDeps): Server {
     try {
       const first = Math.floor(start / manifest.chunkSize);
       const last = Math.floor(end / manifest.chunkSize);
-      for (let i = first + 1; i <= Math.min(last, first + deps.readAhead); i++) deps.artifacts.prefetch(manifest, i);
-      // A full download is also checked against the whole file's SHA-256 before it is completed.
-      const whole = start === 0 && end === manifest.size - 1 ? createHash('sha256') : undefined;
+      const refill = Math.max(1, Math.floor(deps.readAhead / 2));
+      /** Asks for chunks `at`..`at + readAhead` (those already there or on their way are skipped). */
+      const readAhead = (at: number): void => {
+        for (let i = at; i <= Math.min(last, at + deps.readAhead); i++) deps.artifacts.prefetch(manifest, i);
+      };
+      readAhead(first);
+      // A full download is also checked against the whole file's SHA-256 before it is completed,
+      // until one such check has shown that this manifest's chunk hashes make up that SHA-256:
+      // from then on every chunk matching its hash is proof enough.
+      const full = start === 0 && end === manifest.size - 1;
+      const whole = full && !deps.artifacts.isWholeVerified?.(manifest) ? createHash('sha256') : undefined;
       let data = await deps.artifacts.chunk(manifest, first);
       res.writeHead(status, headers);
       for (let i = first; i <= last; i++) {
         if (i > first) data = await deps.artifacts.chunk(manifest, i);
-        if (i + deps.readAhead <= last) deps.artifacts.prefetch(manifest, i + deps.readAhead);
+        if (i > first && (i - first) % refill === 0) readAhead(i);
         const offset = i * manifest.chunkSize;
         const slice = data.subarray(Math.max(0, start - offset), Math.min(data.byteLength, end - offset + 1));
         whole?.update(slice);
         if (gone) return;
+        // The last chunk is held back until the whole file checks out: sent first, it would give the
+        // device every byte of Content-Length, and a cut after that looks like a complete download.
+        if (i === last && whole && whole.digest('hex') !== manifest.sha256) {
+          log.error({ sha256: manifest.sha256 }, 'whole-file SHA-256 mismatch after verified chunks: cutting the download');
+          cut(res);
+          return;
+        }
         deps.metrics.bytesServed.inc({ to: 'device' }, slice.byteLength);
         if (!res.write(slice) && !(await drained(res))) return;
       }
-      if (whole && whole.digest('hex') !== manifest.sha256) {
-        log.error({ sha256: manifest.sha256 }, 'whole-file SHA-256 mismatch after verified chunks: cutting the download');
-        cut(res);
-        return;
-      }
+      if (whole) deps.artifacts.wholeVerified?.(manifest);
       res.end();
     } catch (error) {
       if (!res.headersSent) throw error;

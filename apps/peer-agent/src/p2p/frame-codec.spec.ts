@@ -1,5 +1,5 @@
 import { MemoryStream } from '../../test-support/fixtures';
-import { FrameError, FrameReader, frameHeader, writeFrame, WRITE_SLICE_BYTES, type SendPacer } from './frame-codec';
+import { FIRST_SEND_BYTES, FrameError, FrameReader, frameHeader, writeFrame, WRITE_SLICE_BYTES, type ByteChunk, type SendPacer } from './frame-codec';
 
 async function* pieces(...parts: Uint8Array[]): AsyncGenerator<Uint8Array> {
   for (const p of parts) yield p;
@@ -16,6 +16,25 @@ describe(FrameReader.name, () => {
     expect(Buffer.from((await reader.read(100_000))!)).toEqual(b);
     expect((await reader.read(10))!.byteLength).toBe(0);
     expect(await reader.read(10)).toBeUndefined();
+  });
+
+  it('takes the parts of a list as they are (no copy per read) and copies a frame once', async () => {
+    const payload = Buffer.alloc(300_000, 9);
+    const wire = Buffer.concat([frameHeader(payload.length), payload]);
+    // Like a libp2p Uint8ArrayList: iterable parts; subarray() would copy them all into one array.
+    const list = (...parts: Buffer[]): ByteChunk => ({
+      byteLength: parts.reduce((n, p) => n + p.byteLength, 0),
+      subarray: () => {
+        throw new Error('copied the whole list');
+      },
+      [Symbol.iterator]: () => parts[Symbol.iterator](),
+    });
+    async function* reads(): AsyncGenerator<ByteChunk> {
+      yield list(wire.subarray(0, 3), wire.subarray(3, 100_000));
+      yield list(wire.subarray(100_000, 250_000), wire.subarray(250_000));
+    }
+    const frame = await new FrameReader(reads(), 1000).read(payload.length);
+    expect(Buffer.from(frame!).equals(payload)).toBe(true);
   });
 
   it('refuses a frame above the maximum before reading its body', async () => {
@@ -55,5 +74,23 @@ describe(writeFrame.name, () => {
     expect(taken.reduce((x, y) => x + y, 0)).toBe(4 + 1 + payload.length);
     const frame = await new FrameReader(b, 1000).read(payload.length + 1);
     expect(frame!.byteLength).toBe(payload.length + 1);
+  });
+
+  it('sends a small frame, header included, in one piece', async () => {
+    const [a, b] = MemoryStream.pair();
+    await writeFrame(a, [Uint8Array.of(1), Buffer.from('{"op":"info"}')], { idleTimeoutMs: 1000 });
+    expect(a.sent).toHaveLength(1);
+    expect(Buffer.from((await new FrameReader(b, 1000).read(100))!).toString()).toBe('\x01{"op":"info"}');
+  });
+
+  it('without a pacer, sends the header with the start of a large payload, then the rest at once', async () => {
+    const [a, b] = MemoryStream.pair();
+    const payload = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < payload.length; i += 4) payload.writeUInt32BE(i, i);
+    await writeFrame(a, [Uint8Array.of(0), payload], { idleTimeoutMs: 1000 });
+    expect(a.sent.map((s) => s.byteLength)).toEqual([FIRST_SEND_BYTES, 4 + 1 + payload.length - FIRST_SEND_BYTES]);
+    const frame = await new FrameReader(b, 1000).read(payload.length + 1);
+    expect(frame![0]).toBe(0);
+    expect(Buffer.from(frame!.subarray(1)).equals(payload)).toBe(true);
   });
 });

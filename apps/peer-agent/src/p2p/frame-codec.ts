@@ -6,10 +6,14 @@
  * make us allocate more than that, and every wait for bytes has a timeout.
  */
 
-/** What a libp2p v3 stream yields: a Uint8Array or a Uint8ArrayList (which has `subarray()`). */
+/**
+ * What a libp2p v3 stream yields: a Uint8Array or a Uint8ArrayList, which has `subarray()` (its
+ * bytes copied into one array) and iterates over its parts.
+ */
 export interface ByteChunk {
   readonly byteLength: number;
   subarray(): Uint8Array;
+  [Symbol.iterator]?(): Iterator<Uint8Array>;
 }
 
 /** The part of a libp2p v3 `Stream` the chunk protocol uses. */
@@ -31,16 +35,23 @@ export class FrameError extends Error {
 }
 
 export const FRAME_HEADER_BYTES = 4;
-/** Upload slices: small enough for the rate limiter to be smooth, large enough to be cheap. */
-export const WRITE_SLICE_BYTES = 64 * 1024;
+/**
+ * Upload slices under a rate limit: small enough for the limiter to be smooth. 65 507 bytes plus
+ * Yamux's 12-byte frame header is exactly Noise's largest message (65 519 bytes of plaintext), so a
+ * slice costs one Noise message, never a full one and a tiny one.
+ */
+export const WRITE_SLICE_BYTES = 65_507;
+/**
+ * Without a rate limit the first `send()` carries this much (header included): a Yamux stream's
+ * initial window, so that the first frame is as large as the peer allows. Every Yamux data frame
+ * costs a window update from the receiver, and a small first frame would leave the window cut in
+ * small and large pieces for the rest of the transfer.
+ */
+export const FIRST_SEND_BYTES = 256 * 1024;
 
 /** Something that can delay sending `bytes` (the upload rate limiter). */
 export interface SendPacer {
   take(bytes: number, signal?: AbortSignal): Promise<void>;
-}
-
-function toUint8Array(chunk: Uint8Array | ByteChunk): Uint8Array {
-  return chunk instanceof Uint8Array ? chunk : chunk.subarray();
 }
 
 /** Reads frames one by one from a byte stream. */
@@ -82,13 +93,19 @@ export class FrameReader {
         this.ended = true;
         return false;
       }
-      const data = toUint8Array(result.value);
-      if (data.byteLength > 0) {
-        this.buffered.push(data);
-        this.bufferedBytes += data.byteLength;
-      }
+      const value = result.value;
+      // The parts of a list are kept as they are: a frame is copied once, in take(), not per read.
+      if (value instanceof Uint8Array) this.keep(value);
+      else if (value[Symbol.iterator]) for (const part of value as Iterable<Uint8Array>) this.keep(part);
+      else this.keep(value.subarray());
     }
     return true;
+  }
+
+  private keep(data: Uint8Array): void {
+    if (data.byteLength === 0) return;
+    this.buffered.push(data);
+    this.bufferedBytes += data.byteLength;
   }
 
   private next(signal?: AbortSignal): Promise<IteratorResult<Uint8Array | ByteChunk>> {
@@ -131,7 +148,8 @@ export class FrameReader {
       this.bufferedBytes -= bytes;
       return out;
     }
-    const out = new Uint8Array(bytes);
+    // Every byte of it is overwritten below.
+    const out: Uint8Array = Buffer.allocUnsafe(bytes);
     let offset = 0;
     while (offset < bytes) {
       const head = this.buffered[0];
@@ -154,8 +172,13 @@ export function frameHeader(length: number): Uint8Array {
 }
 
 /**
- * Writes one frame made of `parts`, in slices, respecting the stream's back-pressure and the
- * optional pacer (upload rate limit). A peer that stops reading hits `idleTimeoutMs`.
+ * Writes one frame made of `parts`, respecting the stream's back-pressure and the optional pacer
+ * (upload rate limit). A peer that stops reading hits `idleTimeoutMs`.
+ *
+ * The header and the start of the payload go out together, copied into one buffer (a frame of its
+ * own for 4 bytes would cost a Yamux frame, a Noise message and a window update). Under a pacer
+ * the rest goes in slices of at most {@link WRITE_SLICE_BYTES}; without one, each part's remainder
+ * goes in one `send()`, so that Yamux cuts it into frames as large as the peer's window allows.
  */
 export async function writeFrame(
   stream: Pick<ByteDuplex, 'send' | 'onDrain'>,
@@ -163,20 +186,42 @@ export async function writeFrame(
   options: { idleTimeoutMs: number; pacer?: SendPacer; signal?: AbortSignal },
 ): Promise<void> {
   const length = parts.reduce((n, p) => n + p.byteLength, 0);
-  const pieces = [frameHeader(length), ...parts];
-  for (const piece of pieces) {
-    for (let offset = 0; offset < piece.byteLength; offset += WRITE_SLICE_BYTES) {
-      const slice = piece.subarray(offset, Math.min(offset + WRITE_SLICE_BYTES, piece.byteLength));
-      if (options.pacer) await options.pacer.take(slice.byteLength, options.signal);
-      if (!stream.send(slice)) {
-        const timeout = AbortSignal.timeout(options.idleTimeoutMs);
-        const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
-        try {
-          await stream.onDrain({ signal });
-        } catch {
-          throw new FrameError(timeout.aborted ? 'timeout' : 'aborted', `peer did not read for ${options.idleTimeoutMs} ms`);
-        }
-      }
+  const header = frameHeader(length);
+  const firstLength = Math.min(options.pacer ? WRITE_SLICE_BYTES : FIRST_SEND_BYTES, FRAME_HEADER_BYTES + length);
+  const first = Buffer.allocUnsafe(firstLength);
+  first.set(header);
+  let filled = FRAME_HEADER_BYTES;
+  const rest: Uint8Array[] = [];
+  for (const part of parts) {
+    const n = Math.min(part.byteLength, firstLength - filled);
+    if (n > 0) first.set(part.subarray(0, n), filled);
+    filled += n;
+    if (n < part.byteLength) rest.push(part.subarray(n));
+  }
+  await sendPaced(stream, first, options);
+  for (const part of rest) {
+    if (!options.pacer) {
+      await sendPaced(stream, part, options);
+      continue;
     }
+    for (let offset = 0; offset < part.byteLength; offset += WRITE_SLICE_BYTES) {
+      await sendPaced(stream, part.subarray(offset, Math.min(offset + WRITE_SLICE_BYTES, part.byteLength)), options);
+    }
+  }
+}
+
+async function sendPaced(
+  stream: Pick<ByteDuplex, 'send' | 'onDrain'>,
+  data: Uint8Array,
+  options: { idleTimeoutMs: number; pacer?: SendPacer; signal?: AbortSignal },
+): Promise<void> {
+  if (options.pacer) await options.pacer.take(data.byteLength, options.signal);
+  if (stream.send(data)) return;
+  const timeout = AbortSignal.timeout(options.idleTimeoutMs);
+  const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
+  try {
+    await stream.onDrain({ signal });
+  } catch {
+    throw new FrameError(timeout.aborted ? 'timeout' : 'aborted', `peer did not read for ${options.idleTimeoutMs} ms`);
   }
 }

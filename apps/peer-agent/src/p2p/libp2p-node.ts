@@ -16,6 +16,7 @@ import {
   type PeerRequestHandler,
 } from './chunk-protocol';
 import type { SendPacer } from './frame-codec';
+import { nodeNoiseCrypto } from './noise-crypto';
 
 /** Limits that keep one misbehaving or very popular peer from exhausting the gateway. */
 export const P2P_LIMITS = {
@@ -82,10 +83,11 @@ export class Libp2pNode implements PeerTransport {
   ) {}
 
   static async start(options: Libp2pNodeOptions, events: P2pEvents): Promise<Libp2pNode> {
-    const [{ createLibp2p }, { tcp }, { noise }, { yamux }, { identify }, { mdns }, { peerIdFromString }, { multiaddr }] = await Promise.all([
+    const [{ createLibp2p }, { tcp }, { noise }, { defaultCrypto }, { yamux }, { identify }, { mdns }, { peerIdFromString }, { multiaddr }] = await Promise.all([
       import('libp2p'),
       import('@libp2p/tcp'),
       import('@chainsafe/libp2p-noise'),
+      import('@chainsafe/libp2p-noise/crypto'),
       import('@chainsafe/libp2p-yamux'),
       import('@libp2p/identify'),
       import('@libp2p/mdns'),
@@ -98,7 +100,7 @@ export class Libp2pNode implements PeerTransport {
       privateKey,
       addresses: { listen: [listen] },
       transports: [tcp()],
-      connectionEncrypters: [noise()],
+      connectionEncrypters: [noise({ crypto: nodeNoiseCrypto(defaultCrypto) })],
       streamMuxers: [yamux()],
       peerDiscovery: options.mdns ? [mdns({ interval: 5_000, serviceTag: options.mdnsServiceTag })] : [],
       services: { identify: identify() },

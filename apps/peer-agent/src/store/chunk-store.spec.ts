@@ -87,6 +87,50 @@ describe(ChunkStore.name, () => {
     expect(store.isComplete(artifact.manifest.sha256)).toBe(true);
   });
 
+  it('completes an artifact without reading it back once a full download has hashed it whole', async () => {
+    const artifact = makeArtifact(10_000, 4096, key);
+    const store = await open();
+    await store.writeManifest(artifact.signed);
+    const release = store.pin(artifact.manifest.sha256); // the device download
+    for (let i = 0; i < 3; i++) await store.writeChunk(artifact.manifest, i, artifact.chunk(i));
+    await store.settled(artifact.manifest.sha256);
+    expect(store.isComplete(artifact.manifest.sha256)).toBe(false); // waits for the download's own check
+    const read = jest.spyOn(store, 'readChunk');
+    expect(store.isWholeVerified(artifact.manifest)).toBe(false);
+    store.wholeVerified(artifact.manifest);
+    release();
+    await store.settled(artifact.manifest.sha256);
+    expect(store.isComplete(artifact.manifest.sha256)).toBe(true);
+    expect(store.isWholeVerified(artifact.manifest)).toBe(true);
+    expect(read).not.toHaveBeenCalled();
+    expect(existsSync(join(dir, 'artifacts', artifact.manifest.sha256, 'complete'))).toBe(true);
+  });
+
+  it('checks the whole file itself once an artifact completed while in use is released unchecked', async () => {
+    const artifact = makeArtifact(10_000, 4096, key);
+    const store = await open();
+    await store.writeManifest(artifact.signed);
+    const release = store.pin(artifact.manifest.sha256); // e.g. only range downloads, which prove nothing about the whole
+    for (let i = 0; i < 3; i++) await store.writeChunk(artifact.manifest, i, artifact.chunk(i));
+    expect(store.isComplete(artifact.manifest.sha256)).toBe(false);
+    release();
+    await store.settled(artifact.manifest.sha256);
+    expect(store.isComplete(artifact.manifest.sha256)).toBe(true);
+    expect(store.isWholeVerified(artifact.manifest)).toBe(true);
+  });
+
+  it('drops an artifact whose chunks all match the manifest but do not make up its SHA-256', async () => {
+    const artifact = makeArtifact(10_000, 4096, key);
+    const lying = { ...artifact.manifest, sha256: 'ab'.repeat(32) };
+    const store = await open();
+    await store.writeManifest({ ...artifact.signed, manifest: lying });
+    for (let i = 0; i < 3; i++) await store.writeChunk(lying, i, artifact.chunk(i));
+    await store.settled(lying.sha256);
+    expect(store.isComplete(lying.sha256)).toBe(false);
+    expect(store.isWholeVerified(lying)).toBe(false);
+    expect(store.hasChunk(lying.sha256, 0)).toBe(false);
+  });
+
   it('evicts whole artifacts, least recently used first, but never a pinned one', async () => {
     const store = await open(25_000);
     const [a, b, c, d] = [1, 2, 3, 4].map(() => makeArtifact(10_000, 4096, key));

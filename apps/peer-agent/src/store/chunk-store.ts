@@ -10,8 +10,15 @@ interface ArtifactEntry {
   bytes: number;
   lastUsed: number;
   present: Set<number>;
-  /** The whole file's SHA-256 was checked against the manifest. */
+  /** Every chunk is on disk and the whole file's SHA-256 was checked against the manifest. */
   complete: boolean;
+  /**
+   * The chunk layout (see {@link layoutOf}) whose chunk hashes were shown, in this process, to make
+   * up the artifact's SHA-256, by this store or by a device download that hashed the whole file as
+   * it went. Any chunks that each match that layout are then the right file, so completing the
+   * artifact or serving it again needs no further pass over the whole file.
+   */
+  wholeVerifiedLayout?: string;
   lastTouchPersisted: number;
 }
 
@@ -19,6 +26,18 @@ const HEX64 = /^[0-9a-f]{64}$/;
 const CHUNK_FILE = /^(\d+)\.chunk$/;
 /** Persisting an access time costs a syscall; once a minute is plenty for LRU ordering. */
 const TOUCH_PERSIST_MS = 60_000;
+
+const layouts = new WeakMap<Manifest, string>();
+
+/** A digest of what a manifest says the artifact is made of (size, chunk size, chunk hashes). */
+function layoutOf(manifest: Manifest): string {
+  let layout = layouts.get(manifest);
+  if (!layout) {
+    layout = createHash('sha256').update(`${manifest.sha256}:${manifest.size}:${manifest.chunkSize}:${manifest.chunks.join(',')}`).digest('hex');
+    layouts.set(manifest, layout);
+  }
+  return layout;
+}
 
 /**
  * The agent's disk cache: `artifacts/<sha256>/manifest.json`, `<index>.chunk` and a `complete` marker.
@@ -34,6 +53,10 @@ export class ChunkStore {
   private readonly artifacts = new Map<string, ArtifactEntry>();
   private readonly pins = new Map<string, number>();
   private readonly wholeChecks = new Map<string, Promise<void>>();
+  /** Artifact directories known to exist, so that storing a chunk costs no mkdir. */
+  private readonly knownDirs = new Set<string>();
+  /** Manifests of artifacts whose whole-file check waits for their release. */
+  private readonly deferred = new Map<string, Manifest>();
   private totalBytes = 0;
   private evicting = false;
 
@@ -113,8 +136,12 @@ export class ChunkStore {
       if (released) return;
       released = true;
       const n = (this.pins.get(sha256) ?? 1) - 1;
-      if (n <= 0) this.pins.delete(sha256);
-      else this.pins.set(sha256, n);
+      if (n <= 0) {
+        this.pins.delete(sha256);
+        this.checkDeferredWhole(sha256);
+      } else {
+        this.pins.set(sha256, n);
+      }
       // An artifact bigger than the cache stays while in use and goes once released.
       this.evictIfNeeded().catch((error: unknown) => this.log.warn({ err: error }, 'eviction failed'));
     };
@@ -157,6 +184,23 @@ export class ChunkStore {
     return this.artifacts.get(sha256)?.complete ?? false;
   }
 
+  /** True once this manifest's chunk hashes are known to make up its SHA-256 (see {@link wholeVerified}). */
+  isWholeVerified(manifest: Manifest): boolean {
+    return this.artifacts.get(manifest.sha256)?.wholeVerifiedLayout === layoutOf(manifest);
+  }
+
+  /**
+   * The caller hashed the whole artifact, made only of chunks verified against `manifest`, and got
+   * the manifest's SHA-256. The artifact is then complete as soon as every chunk is on disk, with
+   * no second pass over the file.
+   */
+  wholeVerified(manifest: Manifest): void {
+    const entry = this.artifacts.get(manifest.sha256);
+    if (!entry || entry.wholeVerifiedLayout === layoutOf(manifest)) return;
+    entry.wholeVerifiedLayout = layoutOf(manifest);
+    if (!entry.complete && entry.present.size === manifest.chunks.length) void this.checkWhole(manifest);
+  }
+
   /**
    * Returns chunk `index` if it is on disk and still matches the manifest; a chunk that does not is
    * deleted (and counted), and `undefined` is returned so that the caller fetches it again.
@@ -195,7 +239,12 @@ export class ChunkStore {
       this.metrics.cacheBytes.set(this.totalBytes);
     }
     entry.lastUsed = Date.now();
-    if (!entry.complete && entry.present.size === manifest.chunks.length) void this.checkWhole(manifest);
+    if (!entry.complete && entry.present.size === manifest.chunks.length) {
+      // A device download holding the artifact hashes the whole file anyway: wait for it rather
+      // than read everything back now (see wholeVerified()).
+      if (this.pins.has(sha256) && !this.isWholeVerified(manifest)) this.deferred.set(sha256, manifest);
+      else void this.checkWhole(manifest);
+    }
     await this.evictIfNeeded();
   }
 
@@ -204,16 +253,29 @@ export class ChunkStore {
     await this.wholeChecks.get(sha256);
   }
 
+  private checkDeferredWhole(sha256: string): void {
+    const manifest = this.deferred.get(sha256);
+    if (!manifest) return;
+    this.deferred.delete(sha256);
+    const entry = this.artifacts.get(sha256);
+    if (entry && !entry.complete && entry.present.size === manifest.chunks.length) void this.checkWhole(manifest);
+  }
+
   /**
    * Streams the stored chunks through one SHA-256 and compares it with the manifest. The chunks
    * were each verified, so a mismatch means the manifest's chunk list and its sha256 disagree: the
-   * artifact is dropped rather than served as "complete".
+   * artifact is dropped rather than served as "complete". Once the opposite was shown for this
+   * manifest (wholeVerified), only the marker is written.
    */
   private checkWhole(manifest: Manifest): Promise<void> {
     const sha256 = manifest.sha256;
     const running = this.wholeChecks.get(sha256);
     if (running) return running;
     const check = (async () => {
+      if (this.isWholeVerified(manifest)) {
+        await this.markComplete(manifest);
+        return;
+      }
       const hash = createHash('sha256');
       for (let i = 0; i < manifest.chunks.length; i++) {
         const data = await this.readChunk(manifest, i);
@@ -226,10 +288,9 @@ export class ChunkStore {
         await this.evict(sha256);
         return;
       }
-      await this.atomicWrite(join(this.artifactDir(sha256), 'complete'), Buffer.from(new Date().toISOString()));
       const entry = this.artifacts.get(sha256);
-      if (entry) entry.complete = true;
-      this.log.info({ sha256, size: manifest.size }, 'artifact complete and verified');
+      if (entry) entry.wholeVerifiedLayout = layoutOf(manifest);
+      await this.markComplete(manifest);
     })()
       .catch((error: unknown) => this.log.warn({ sha256, err: error }, 'whole-file check failed'))
       .finally(() => this.wholeChecks.delete(sha256));
@@ -237,13 +298,36 @@ export class ChunkStore {
     return check;
   }
 
+  private async markComplete(manifest: Manifest): Promise<void> {
+    const sha256 = manifest.sha256;
+    const whole = (): boolean => this.artifacts.get(sha256)?.present.size === manifest.chunks.length;
+    if (!whole()) return;
+    await this.atomicWrite(join(this.artifactDir(sha256), 'complete'), Buffer.from(new Date().toISOString()));
+    const entry = this.artifacts.get(sha256);
+    if (!entry || !whole()) {
+      // A chunk went bad or the artifact was evicted meanwhile: the marker must not outlive that.
+      await unlink(join(this.artifactDir(sha256), 'complete')).catch(() => undefined);
+      return;
+    }
+    entry.complete = true;
+    this.log.info({ sha256, size: manifest.size }, 'artifact complete and verified');
+  }
+
   private async atomicWrite(path: string, data: Uint8Array): Promise<void> {
     const tmp = join(this.tmpDir, `${randomBytes(8).toString('hex')}.tmp`);
     await writeFile(tmp, data);
     const dir = join(path, '..');
     try {
-      await mkdir(dir, { recursive: true });
-      await rename(tmp, path);
+      if (!this.knownDirs.has(dir)) {
+        await mkdir(dir, { recursive: true });
+        this.knownDirs.add(dir);
+      }
+      await rename(tmp, path).catch(async (error: NodeJS.ErrnoException) => {
+        // The directory went with an evicted artifact after it was last known to exist.
+        if (error.code !== 'ENOENT') throw error;
+        await mkdir(dir, { recursive: true });
+        await rename(tmp, path);
+      });
     } catch (error) {
       await unlink(tmp).catch(() => undefined);
       throw error;
@@ -270,8 +354,10 @@ export class ChunkStore {
   private async evict(sha256: string): Promise<void> {
     const entry = this.artifacts.get(sha256);
     this.artifacts.delete(sha256);
+    this.deferred.delete(sha256);
     if (entry) this.totalBytes -= entry.bytes;
     this.metrics.cacheBytes.set(this.totalBytes);
+    this.knownDirs.delete(this.artifactDir(sha256));
     await rm(this.artifactDir(sha256), { recursive: true, force: true });
   }
 
