@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import { createTestDatabase, type TestDatabase } from '../../../../test/support/postgres';
 import { makeTempDir } from '../../../../test/support/temp-dir';
@@ -11,6 +12,9 @@ async function tableNames(dataSource: DataSource): Promise<string[]> {
   );
   return rows.map((row) => row.table_name);
 }
+
+// No application here: keep TypeORM's migration messages off the test output.
+beforeAll(() => Logger.overrideLogger(false));
 
 describe.each([
   ['PostgreSQL', 'postgres'],

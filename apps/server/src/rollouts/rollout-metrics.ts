@@ -68,9 +68,9 @@ export class RolloutMetrics {
         if (finals > 0) failureRate.set(labels, failures / finals);
       }
     };
-    // prom-client calls collect() per metric; one database read serves them all.
+    // prom-client starts every metric's collect() of one scrape at once: they share one database read.
     const collect = async () => {
-      refreshing ??= refresh().finally(() => setTimeout(() => (refreshing = undefined), 500));
+      refreshing ??= refresh().finally(() => (refreshing = undefined));
       await refreshing;
     };
     for (const gauge of [phase, percent, paused, reports, failureRate]) (gauge as unknown as { collect: () => Promise<void> }).collect = collect;
