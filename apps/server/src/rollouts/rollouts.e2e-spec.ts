@@ -94,8 +94,12 @@ describe.each([
     const id = created.body.id;
     const failing = devicesInCohorts(3, (c) => c < 10, 'failing');
     for (const device of failing) await report(device, 'failed', id);
-    const paused = await until(() => rollout(id), (r) => r.state === 'paused', 2500);
+    const reportedAt = (await rollout(id)).evaluations;
+    const paused = await until(() => rollout(id), (r) => r.state === 'paused');
     expect(paused.state).toBe('paused');
+    // Counted in ticks, not seconds: the pause came at the first or second evaluation after the reports.
+    expect(paused.evaluations - reportedAt).toBeGreaterThanOrEqual(1);
+    expect(paused.evaluations - reportedAt).toBeLessThanOrEqual(2);
     expect(paused).toMatchObject({ phase: 1, counts: { failed: 3 }, failureRate: 1 });
     expect(paused.history.at(-1)).toMatchObject({ toState: 'paused', actor: 'scheduler', reason: expect.stringContaining('above the limit of 30 %') });
 
@@ -128,7 +132,7 @@ describe.each([
   });
 
   it('starts at startAt, not before', async () => {
-    const created = await create({ startAt: new Date(Date.now() + 2500).toISOString(), phases: [{ percent: 100, holdSeconds: 3600 }] });
+    const created = await create({ startAt: new Date(Date.now() + 5000).toISOString(), phases: [{ percent: 100, holdSeconds: 3600 }] });
     expect(created.body).toMatchObject({ state: 'scheduled', phase: 0 });
     expect(await offered('')).toMatchObject({ latestVersion: '1.0.0' });
     const running = await until(() => rollout(created.body.id), (r) => r.state === 'running');
