@@ -4,6 +4,7 @@ import { MqttService } from '../../apps/server/src/mqtt/mqtt.service';
 import { FleetSimulator } from '../../apps/server/src/tools/sim/fleet-simulator';
 import { startTestApp, type TestApp } from '../support/app';
 import { getJson, sendJson, upload } from '../support/http';
+import { until } from '../support/wait';
 
 const DEVICES = 1000;
 const FAIL_RATE = 0.05;
@@ -11,15 +12,6 @@ const FAIL_RATE = 0.05;
 /** The simulator's own rule for which devices fail (a stable hash of the id). */
 const fails = (id: string) => createHash('sha256').update(`fail:${id}`).digest().readUInt32BE(0) / 2 ** 32 < FAIL_RATE;
 
-async function until<T>(probe: () => Promise<T>, accept: (value: T) => boolean, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let value = await probe();
-  while (!accept(value) && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 250));
-    value = await probe();
-  }
-  return value;
-}
 
 describe('a simulated fleet of 1,000 MQTT devices, 5 % of which fail every install', () => {
   let appliance: TestApp;

@@ -2,6 +2,7 @@ import { applyDecorators, Injectable, SetMetadata, UseGuards, type CanActivate, 
 import { Reflector } from '@nestjs/core';
 import { ApiBearerAuth, ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import type { Request } from 'express';
+import { bearerToken } from '../common/bearer-token';
 import { DomainError } from '../common/domain-error';
 import type { ApiKeyScope } from './api-key.entity';
 import { ApiKeyService, scopeAllows, type AuthenticatedKey } from './api-key.service';
@@ -20,9 +21,9 @@ export class AdminAuthGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const required = this.reflector.getAllAndOverride<ApiKeyScope>(REQUIRED_SCOPE, [context.getHandler(), context.getClass()]) ?? 'admin';
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
-    if (!match) throw new DomainError('Unauthenticated', 'missing API key: send Authorization: Bearer <key>');
-    const key = await this.apiKeys.authenticate(match[1]);
+    const token = bearerToken(request.headers.authorization);
+    if (!token) throw new DomainError('Unauthenticated', 'missing API key: send Authorization: Bearer <key>');
+    const key = await this.apiKeys.authenticate(token);
     if (!key) throw new DomainError('Unauthenticated', 'unknown or revoked API key');
     if (!scopeAllows(key.scope, required)) {
       throw new DomainError('Forbidden', `this API key has scope "${key.scope}"; this operation needs "${required}"`);

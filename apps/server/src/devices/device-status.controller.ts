@@ -2,10 +2,8 @@ import { Body, Controller, Headers, HttpCode, Param, Post } from '@nestjs/common
 import { ApiBadRequestResponse, ApiHeader, ApiOkResponse, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { DeviceIdParams, StatusReportDto, StatusStoredResponse } from './devices.dto';
 import { DeviceService, parseStatusReport } from './devices.service';
+import { bearerToken } from '../common/bearer-token';
 
-function bearer(header: string | undefined): string | undefined {
-  return /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1];
-}
 
 @ApiTags('device: status')
 @Controller('devices')
@@ -20,7 +18,7 @@ export class DeviceStatusController {
   @ApiBadRequestResponse({ description: 'Not a valid status report' })
   @ApiUnauthorizedResponse({ description: 'DEVICE_AUTH=token and the device or its token is unknown' })
   async report(@Param() params: DeviceIdParams, @Body() body: StatusReportDto, @Headers('authorization') authorization?: string): Promise<StatusStoredResponse> {
-    await this.devices.requireDevice(params.id, bearer(authorization));
+    await this.devices.requireDevice(params.id, bearerToken(authorization));
     return this.devices.recordStatus(params.id, parseStatusReport(body));
   }
 }

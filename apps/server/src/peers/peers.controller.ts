@@ -2,10 +2,8 @@ import { Body, Controller, Headers, HttpCode, Post } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiConflictResponse, ApiHeader, ApiOkResponse, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { RegisterPeerDto, RosterResponse } from './peers.dto';
 import { PeerRosterService } from './peers.service';
+import { bearerToken } from '../common/bearer-token';
 
-function bearer(header: string | undefined): string | undefined {
-  return /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1];
-}
 
 @ApiTags('peer agents')
 @Controller('peers')
@@ -20,6 +18,6 @@ export class PeersController {
   @ApiUnauthorizedResponse({ description: 'DEVICE_AUTH=token and deviceId or its token is missing or wrong' })
   @ApiConflictResponse({ description: 'The site roster is full' })
   register(@Body() body: RegisterPeerDto, @Headers('authorization') authorization?: string): Promise<RosterResponse> {
-    return this.roster.register(body, bearer(authorization));
+    return this.roster.register(body, bearerToken(authorization));
   }
 }

@@ -3,17 +3,8 @@ import { startTestApp, type TestApp } from '../../../../test/support/app';
 import { deviceInCohort, devicesInCohorts } from '../../../../test/support/cohorts';
 import { getJson, sendJson, upload } from '../../../../test/support/http';
 import { testRedisUrl, uniqueRedisPrefix } from '../../../../test/support/redis';
+import { sleep, until } from '../../../../test/support/wait';
 
-/** The scheduler ticks every second here; waits are bounded by a generous number of ticks. */
-async function until<T>(probe: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let value = await probe();
-  while (!accept(value) && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    value = await probe();
-  }
-  return value;
-}
 
 describe.each([
   ['the in-process timer', {}],
@@ -106,7 +97,7 @@ describe.each([
     // Paused: nobody new gets the new version, and it stays in phase 1 tick after tick.
     expect(await offered('&cohort=5')).toMatchObject({ latestVersion: '1.0.0' });
     const evaluations = paused.evaluations;
-    await new Promise((resolve) => setTimeout(resolve, 2500));
+    await sleep(2500);
     expect(await rollout(id)).toMatchObject({ state: 'paused', phase: 1, evaluations });
 
     const resumed = await sendJson('POST', `${appliance.url}/api/v1/rollouts/${id}/resume`, undefined);

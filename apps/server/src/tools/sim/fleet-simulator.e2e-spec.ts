@@ -1,6 +1,7 @@
 import { startTestApp, type TestApp } from '../../../../../test/support/app';
 import { getJson } from '../../../../../test/support/http';
 import { loadSampleData } from '../../../../../test/support/sample';
+import { sleep, until } from '../../../../../test/support/wait';
 import { MqttService } from '../../mqtt/mqtt.service';
 import { FleetSimulator } from './fleet-simulator';
 
@@ -14,10 +15,6 @@ describe(FleetSimulator.name, () => {
 
   afterAll(async () => appliance.dispose());
 
-  async function until(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 
   it('brings devices through their offers over MQTT, bridges included, verifying every download', async () => {
     const fleet = new FleetSimulator({
@@ -33,13 +30,13 @@ describe(FleetSimulator.name, () => {
     try {
       await fleet.start();
       // Each device installs os_armv8 1.1.0, then ipModule: no version installed yet means the target directly.
-      await until(() => fleet.counters.installed >= 24);
+      await until(async () => fleet.counters.installed >= 24, Boolean, 20_000);
       expect(fleet.counters).toMatchObject({ connected: 12, installed: 24, failed: 0, hashMismatches: 0, errors: 0 });
       expect(fleet.counters.downloads).toBe(24);
     } finally {
       await fleet.stop();
     }
-    await until(() => false, 2500); // the appliance records "last seen" and statuses in the background
+    await sleep(2500); // the appliance records "last seen" and statuses in the background
     const device = await getJson(`${appliance.url}/api/v1/devices/simtest-000003`);
     expect(device.body.installed).toEqual([
       expect.objectContaining({ component: 'ipModule', version: '6.15.008' }),
@@ -53,13 +50,13 @@ describe(FleetSimulator.name, () => {
     const options = { devices: 40, httpUrl: appliance.url, rate: 200, attributes: { cpuArch: 'armv7' }, failRate: 0.25, idPrefix: 'simfail-', download: false };
     const fleet = new FleetSimulator(options);
     await fleet.start();
-    await until(() => fleet.counters.installed + fleet.counters.failed >= 40);
+    await until(async () => fleet.counters.installed + fleet.counters.failed >= 40, Boolean, 20_000);
     expect(fleet.counters.installed + fleet.counters.failed).toBe(40);
     expect(fleet.counters.failed).toBeGreaterThan(3);
     expect(fleet.counters.failed).toBeLessThan(20);
     const again = new FleetSimulator(options);
     await again.start();
-    await until(() => again.counters.installed + again.counters.failed >= 40);
+    await until(async () => again.counters.installed + again.counters.failed >= 40, Boolean, 20_000);
     expect(again.counters.failed).toBe(fleet.counters.failed);
   });
 });
