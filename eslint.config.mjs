@@ -23,14 +23,14 @@ export default tseslint.config(
     rules: { '@typescript-eslint/consistent-type-imports': 'off' },
   },
   {
-    files: ['libs/resolver/**/*.ts'],
+    files: ['libs/resolver/**/*.ts', 'libs/manifest/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
         {
           patterns: [
-            { group: ['@nestjs/*', 'typeorm', 'pg', 'ioredis', 'bullmq', 'aedes', 'minio', 'libp2p', '@libp2p/*'], message: 'libs/resolver is pure: no framework and no I/O' },
-            { group: ['node:fs*', 'node:net', 'node:http*', 'fs', 'net', 'http', 'https'], message: 'libs/resolver does no I/O' },
+            { group: ['@nestjs/*', 'typeorm', 'pg', 'ioredis', 'bullmq', 'aedes', 'minio', 'libp2p', '@libp2p/*'], message: 'libs/resolver and libs/manifest are pure: no framework and no I/O' },
+            { group: ['node:fs*', 'node:net', 'node:http*', 'fs', 'net', 'http', 'https'], message: 'libs/resolver and libs/manifest do no I/O' },
           ],
         },
       ],

@@ -23,6 +23,8 @@ module.exports = {
   moduleNameMapper: {
     '^@app/resolver$': '<rootDir>/libs/resolver/src',
     '^@app/resolver/(.*)$': '<rootDir>/libs/resolver/src/$1',
+    '^@app/manifest$': '<rootDir>/libs/manifest/src',
+    '^@app/manifest/(.*)$': '<rootDir>/libs/manifest/src/$1',
   },
   globalSetup: '<rootDir>/test/global-setup.js',
   testTimeout: 60_000,

@@ -2,7 +2,7 @@
 // sample a process's RSS. Benchmarks print ratios against a reference run in the same process.
 import { spawn, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -44,10 +44,14 @@ export async function peakRss(pid, work) {
   return Math.max(peak, rssBytes(pid));
 }
 
-export async function startAppliance(env = {}) {
+/**
+ * Starts the built appliance on free ports; answers once it listens. A `dataDir` of the caller's is
+ * kept on stop (to start again on the same data); otherwise a temporary one is made and removed.
+ */
+export async function startAppliance(env = {}, { dataDir: givenDataDir } = {}) {
   const port = await freePort();
   const mqttPort = await freePort();
-  const dataDir = tempDir('ota-bench-');
+  const dataDir = givenDataDir ?? tempDir('ota-bench-');
   const child = spawn(process.execPath, [join(repoRoot, 'dist/apps/server/src/main.js')], {
     env: {
       PATH: process.env.PATH,
@@ -81,7 +85,7 @@ export async function startAppliance(env = {}) {
       stopped = true;
       child.kill('SIGTERM');
       if (child.exitCode === null) await once(child, 'exit');
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!givenDataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
@@ -171,3 +175,87 @@ export function httpGet(url, headers = {}) {
 export const MiB = 1024 * 1024;
 export const fmt = (n, digits = 2) => n.toFixed(digits);
 export const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+/**
+ * wrk (C, epoll) as the load generator for request rates: a Node generator such as autocannon
+ * saturates its own core well below what nginx serves, which flatters every ratio against nginx.
+ * Installed from Debian when missing and running as root; otherwise the error says how.
+ */
+export function ensureWrk() {
+  if (existsBinary('wrk')) return 'wrk';
+  if (process.getuid?.() === 0 && existsBinary('apt-get')) {
+    process.stderr.write('wrk is missing: apt-get install -y wrk\n');
+    execFileSync('apt-get', ['install', '-y', '--no-install-recommends', 'wrk'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    return 'wrk';
+  }
+  throw new Error('this benchmark needs wrk: run `sudo apt-get install -y wrk` (Debian/Ubuntu) or install it from https://github.com/wg/wrk');
+}
+
+/** `taskset -c <cpus>` in front of a command, or nothing when `cpus` is undefined. */
+export function pinned(cpus, command, args) {
+  return cpus === undefined ? [command, args] : ['taskset', ['-c', cpus, command, ...args]];
+}
+
+/** Moves a running process, every thread and every child process (nginx's workers) onto `cpus`. */
+export function pinProcessTree(pid, cpus) {
+  execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    const children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+    for (const child of children ? children.split(/\s+/) : []) pinProcessTree(Number(child), cpus);
+  }
+}
+
+const WRK_UNITS = { us: 1e-3, ms: 1, s: 1000 };
+
+/**
+ * Runs wrk against `url` (with a Lua `script` when given); answers requests, requests/s, p50/p99
+ * latency (ms), non-2xx/3xx answers and socket errors.
+ */
+export async function runWrk(url, { threads, connections, durationSeconds, cpus, script }) {
+  const options = [`-t${threads}`, `-c${connections}`, `-d${durationSeconds}s`, '--latency', ...(script ? ['-s', script] : [])];
+  const [command, args] = pinned(cpus, 'wrk', [...options, url]);
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout.on('data', (data) => (output += data));
+  const [code] = await once(child, 'exit');
+  if (code !== 0) throw new Error(`wrk exited with ${code}:\n${output}`);
+  const latency = (percentile) => {
+    const match = new RegExp(`^\\s*${percentile}%\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(output);
+    if (!match) throw new Error(`no ${percentile}% latency in wrk's output:\n${output}`);
+    return Number(match[1]) * WRK_UNITS[match[2]];
+  };
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
+  return {
+    requests: Number(/(\d+) requests in /.exec(output)[1]),
+    requestsPerSecond: Number(/Requests\/sec:\s+([\d.]+)/.exec(output)[1]),
+    p50Ms: latency(50),
+    p99Ms: latency(99),
+    non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(output)?.[1] ?? 0),
+    socketErrors: socketErrors ? socketErrors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0,
+  };
+}
+
+/** A bare Node `http.createServer` answering every request with `body` and `headers`: the ceiling of any Node server here. */
+export async function startBareNode(body, headers) {
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(repoRoot, 'bench/bare-node-server.mjs'), String(port)], { stdio: ['pipe', 'inherit', 'inherit'] });
+  child.stdin.end(JSON.stringify({ body: body.toString('base64'), headers }));
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    try {
+      await httpGet(`${url}/`);
+      break;
+    } catch (error) {
+      if (i === 100 || child.exitCode !== null) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  return {
+    url,
+    pid: child.pid,
+    async stop() {
+      child.kill('SIGTERM');
+      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+    },
+  };
+}

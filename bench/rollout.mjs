@@ -96,7 +96,8 @@ try {
   }
   const reference = referenceRuns.sort((a, b) => a - b)[1];
   const plan = (await db.query(
-    `EXPLAIN SELECT count(*) FILTER (WHERE state IN ('installed','failed','rolled_back')) FROM rollout_device_states WHERE rollout_id = $1 AND phase_index = 0`,
+    `EXPLAIN SELECT count(*) FILTER (WHERE phase_index = 0 AND state IN ('installed','failed','rolled_back')), count(*) FILTER (WHERE state IN ('installed','failed','rolled_back'))
+       FROM rollout_device_states WHERE rollout_id = $1`,
     [rollout.id],
   )).rows.map((row) => row['QUERY PLAN'].trim());
   const [{ counts }] = (await db.query(`SELECT json_object_agg(state, n) AS counts FROM (SELECT state, count(*) AS n FROM rollout_device_states WHERE rollout_id = $1 GROUP BY state) s`, [rollout.id])).rows;

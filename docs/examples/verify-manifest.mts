@@ -1,7 +1,8 @@
 /**
  * How a device verifies what it downloaded against the appliance's signed manifest
  * (docs/device-verification.md). Node 24 runs it as it is (type stripping); the only package it
- * needs is `canonicalize` (RFC 8785).
+ * needs is `canonicalize` (RFC 8785). It is self-contained on purpose, to be copied: the appliance's
+ * own implementation is libs/manifest, and the tests check that the two agree.
  *
  *   node verify-manifest.mts pin <appliance-url> <pinned-keys.json>
  *       once, at provisioning: fetch GET /keys and keep them (trust on first use)

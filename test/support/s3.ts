@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, utimesSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,8 @@ export interface TestS3 {
   endpoint: string;
   accessKey: string;
   secretKey: string;
+  /** Makes an object look written at `at`: s3rver answers its file's mtime as LastModified. */
+  backdate(bucket: string, key: string, at: Date): void;
   stop(): Promise<void>;
 }
 
@@ -21,6 +23,11 @@ export async function startTestS3(): Promise<TestS3> {
     endpoint: `http://127.0.0.1:${address.port}`,
     accessKey: 'S3RVER',
     secretKey: 'S3RVER',
+    backdate(bucket, key, at) {
+      const parts = key.split('/');
+      const name = parts.pop()!;
+      utimesSync(join(directory, bucket, ...parts, `${name}._S3rver_object`), at, at);
+    },
     async stop() {
       await server.close();
       rmSync(directory, { recursive: true, force: true });

@@ -1,4 +1,3 @@
-import { canonicalize } from 'json-canonicalize';
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -82,7 +81,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     metrics.observePeers(() => ({ known: sitePeers.live().length, banned: sitePeers.bannedCount }));
   }
 
-  const manifests = new ManifestService({ store, origin, keys, canonicalize, metrics, log: log.child({ part: 'manifest' }), peers, transport: node });
+  const manifests = new ManifestService({ store, origin, keys, metrics, log: log.child({ part: 'manifest' }), peers, transport: node });
   const fetcher = new ChunkFetcher({ store, origin, metrics, log: log.child({ part: 'fetch' }), peers, transport: node });
 
   if (node && peers) {

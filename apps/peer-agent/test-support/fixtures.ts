@@ -1,74 +1,12 @@
-import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import type { TestKey } from '@app/manifest/testing/signed-artifacts';
 import type { ByteChunk, ByteDuplex } from '../src/p2p/frame-codec';
-import type { Manifest, SignedManifest } from '../src/manifest/manifest';
-import { keyIdOf, TrustStore, parsePublicKey } from '../src/manifest/trust-store';
+import { TrustStore, parsePublicKey } from '../src/manifest/trust-store';
 
-/**
- * RFC 8785 canonical JSON for unit tests only, synchronous. The agent uses the `canonicalize`
- * package, which is ESM-only (an `import` condition only, so jest's require() cannot load it); for
- * the values in these tests (objects, arrays, strings, integers) sorted-key JSON.stringify is the
- * same serialization. Integration tests run the real package on both sides (appliance and agent).
- */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.keys(value as object)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
-    return `{${entries.join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
+export { makeArtifact, makeKey, signManifest, type TestArtifact, type TestKey } from '@app/manifest/testing/signed-artifacts';
 
-export interface TestKey {
-  keyId: string;
-  publicKeyBase64: string;
-  publicKeyPem: string;
-  privateKey: KeyObject;
-}
-
-export function makeKey(): TestKey {
-  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-  const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x as string, 'base64url');
-  return { keyId: keyIdOf(raw), publicKeyBase64: raw.toString('base64'), publicKeyPem: publicKey.export({ format: 'pem', type: 'spki' }).toString(), privateKey };
-}
-
+/** The agent's trust store holding exactly these keys. */
 export function trustStoreOf(...keys: TestKey[]): TrustStore {
   return new TrustStore(keys.map((k) => parsePublicKey(k.publicKeyBase64)));
-}
-
-export function signManifest(manifest: Manifest, key: TestKey): SignedManifest {
-  const body = { ...manifest, keyId: key.keyId };
-  return { manifest: body, signature: sign(null, Buffer.from(canonicalJson(body), 'utf8'), key.privateKey).toString('base64') };
-}
-
-export interface TestArtifact {
-  data: Buffer;
-  manifest: Manifest;
-  signed: SignedManifest;
-  chunk(index: number): Buffer;
-}
-
-/** A random artifact with its manifest, signed by `key`. */
-export function makeArtifact(size: number, chunkSize: number, key: TestKey): TestArtifact {
-  const data = randomBytes(size);
-  const chunks: string[] = [];
-  for (let offset = 0; offset < size; offset += chunkSize) {
-    chunks.push(createHash('sha256').update(data.subarray(offset, offset + chunkSize)).digest('hex'));
-  }
-  const manifest: Manifest = {
-    component: 'modemFW',
-    version: '1.2.3',
-    sha256: createHash('sha256').update(data).digest('hex'),
-    md5: createHash('md5').update(data).digest('hex'),
-    size,
-    chunkSize,
-    chunks,
-    createdAt: new Date().toISOString(),
-    keyId: key.keyId,
-  };
-  const signed = signManifest(manifest, key);
-  return { data, manifest: signed.manifest, signed, chunk: (i) => data.subarray(i * chunkSize, Math.min(size, (i + 1) * chunkSize)) };
 }
 
 /** One end of an in-memory duplex pair with the libp2p v3 stream shape the chunk protocol uses. */

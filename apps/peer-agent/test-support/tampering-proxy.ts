@@ -1,5 +1,5 @@
-import { canonicalize } from 'json-canonicalize';
-import { createHash, generateKeyPairSync, sign } from 'node:crypto';
+import { canonicalJson, keyIdOf, rawPublicKey } from '@app/manifest';
+import { generateKeyPairSync, sign } from 'node:crypto';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
@@ -60,9 +60,8 @@ export async function startTamperingProxy(upstreamUrl: string): Promise<Tamperin
       return { manifest: signed.manifest, signature: bytes.toString('base64') };
     }
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-    const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x as string, 'base64url');
-    const manifest = { ...signed.manifest, keyId: createHash('sha256').update(raw).digest('hex').slice(0, 16) };
-    return { manifest, signature: sign(null, Buffer.from(canonicalize(manifest)!, 'utf8'), privateKey).toString('base64') };
+    const manifest = { ...signed.manifest, keyId: keyIdOf(rawPublicKey(publicKey)) };
+    return { manifest, signature: sign(null, Buffer.from(canonicalJson(manifest), 'utf8'), privateKey).toString('base64') };
   }
 
   const server: Server = createServer((req, res) => {

@@ -8,6 +8,9 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { errorBody, HttpErrorFilter } from './common/http-error.filter';
+import { DEVICE_TOKEN_SCHEME } from './common/device-token';
+import { ConfiguredExpressAdapter } from './common/http-server';
+import { rejectUnsafeInput } from './common/untrusted-input';
 import { AppConfig } from './config/app-config';
 import { MetricsService } from './metrics/metrics.service';
 import { httpMetricsMiddleware } from './metrics/http-metrics.middleware';
@@ -51,7 +54,7 @@ function serveDeviceChecksFirst(server: Server, handler: PackageHttpHandler): vo
 }
 
 export async function createApp(config: AppConfig): Promise<NestExpressApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), new ConfiguredExpressAdapter(config.http), {
     bodyParser: false,
     bufferLogs: true,
     abortOnError: false,
@@ -65,6 +68,7 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
   const jsonParser = express.json({ limit: JSON_BODY_LIMIT });
   app.use((request: Request, response: Response, next: NextFunction) => (isUpload(request) ? next() : jsonParser(request, response, next)));
   app.use(httpMetricsMiddleware(app.get(MetricsService)));
+  app.use(rejectUnsafeInput(config.maxJsonDepth));
 
   app.useGlobalFilters(new HttpErrorFilter());
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
@@ -75,7 +79,9 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
       .setTitle('OTA appliance')
       .setDescription('Device API (GET /package, /artifacts, MQTT documented in the README) and admin API (/api/v1, Bearer API key).')
       .setVersion('v1')
-      .addBearerAuth()
+      // addSecurity, not addBearerAuth, which would call the opaque keys and tokens JWTs.
+      .addSecurity('bearer', { type: 'http', scheme: 'bearer', description: 'Admin API key (Authorization: Bearer <key>); scopes read < write < admin, each operation names the one it needs in its 403' })
+      .addSecurity(DEVICE_TOKEN_SCHEME, { type: 'http', scheme: 'bearer', description: 'Device token from POST /api/v1/devices (Authorization: Bearer <token>); required when DEVICE_AUTH=token, ignored otherwise' })
       .build(),
   );
   describePackageRoute(document);

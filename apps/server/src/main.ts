@@ -1,4 +1,5 @@
 import { startApp } from './bootstrap';
+import { collectStartGarbage } from './common/start-garbage';
 import { AppConfig } from './config/app-config';
 import { ConfigError } from './config/environment';
 import { DataDirInUseError } from './database/data-dir-lock';
@@ -19,6 +20,7 @@ async function main(): Promise<void> {
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   process.stderr.write(`OTA appliance listening on http://${config.bindAddress}:${port} (public base URL ${config.publicBaseUrl})\n`);
+  await collectStartGarbage();
 }
 
 main().catch((error: unknown) => {

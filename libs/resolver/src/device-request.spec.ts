@@ -169,6 +169,11 @@ describe(parseDeviceQuery.name, () => {
     ['a 129-character deviceId', { cpuArch: 'x', deviceId: 'd'.repeat(129) }, undefined, 'bad-device-id', 400, 'deviceId'],
     ['65 If-None-Match tokens', { cpuArch: 'x' }, Array.from({ length: 65 }, () => '*').join(','), 'too-many-hashes', 400, 'If-None-Match'],
     ['an enormous If-None-Match', { cpuArch: 'x' }, 'x'.repeat(100_000), 'too-many-hashes', 400, 'If-None-Match'],
+    ['a NUL byte in an attribute', { cpuArch: 'x', site: 'plant\u00007' }, undefined, 'bad-parameter', 400, 'parameter "site" contains a NUL byte'],
+    ['a NUL byte in cpuArch', { cpuArch: 'arm\u0000' }, undefined, 'bad-parameter', 400, 'contains a NUL byte'],
+    ['a NUL byte in installed', { cpuArch: 'x', installed: 'os\u0000@1.0' }, undefined, 'bad-parameter', 400, 'contains a NUL byte'],
+    ['a NUL byte in a key', { cpuArch: 'x', ['si\u0000te']: 'v' }, undefined, 'bad-parameter', 400, 'a parameter name contains a NUL byte'],
+    ['an escape character', { cpuArch: 'x', site: '\u001b[2J' }, undefined, 'bad-parameter', 400, 'control character U+001B'],
   ])('refuses %s', (_name, query, ifNoneMatch, code, httpStatus, mention) => {
     const error = thrown(() => parseDeviceQuery(query as Record<string, string>, ifNoneMatch));
     expect([error.code, error.httpStatus]).toEqual([code, httpStatus]);
@@ -243,6 +248,9 @@ describe(parseMqttCheck.name, () => {
     ['a missing requestId', { attributes: { cpuArch: 'x' } }, 'dev-1', 'bad-payload', undefined],
     ['a numeric requestId', { ...check, requestId: 5 }, 'dev-1', 'bad-payload', undefined],
     ['a 129-character requestId', { ...check, requestId: 'r'.repeat(129) }, 'dev-1', 'bad-payload', undefined],
+    ['a NUL byte in the requestId', { ...check, requestId: 'r\u0000' }, 'dev-1', 'bad-payload', undefined],
+    ['a NUL byte in an attribute', { ...check, attributes: { cpuArch: 'x', site: 'a\u0000' } }, 'dev-1', 'bad-payload', 'r-1'],
+    ['a NUL byte in an attribute name', { ...check, attributes: { cpuArch: 'x', ['s\u0000']: 'a' } }, 'dev-1', 'bad-parameter', 'r-1'],
     ['a bad client id', check, 'dev/1', 'bad-device-id', 'r-1'],
     ['missing attributes', { requestId: 'r-1' }, 'dev-1', 'bad-payload', 'r-1'],
     ['no cpuArch', { ...check, attributes: { os: 'beta' } }, 'dev-1', 'missing-cpu-arch', 'r-1'],

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { forbiddenCharacterIn } from './text-rules';
 import { MAX_VERSION_LENGTH, tryParseVersion, type Version } from './version';
 
 /** `fullPayload`: a tar.gz with the binaries; `metadataOnly`: the JSON description alone. */
@@ -146,6 +147,8 @@ export function parseDeviceQuery(
       throw new DeviceRequestError('bad-parameter', `parameter "${clip(key)}" must be a plain key=value pair`, key);
     }
     const lower = attributes.claimKey(key);
+    const forbidden = forbiddenCharacterIn(value);
+    if (forbidden) throw new DeviceRequestError('bad-parameter', `parameter "${clip(key)}" ${forbidden}`, key);
     if (lower === 'installed') {
       installed = parseInstalledList(key, value, limit);
       continue;
@@ -225,13 +228,20 @@ export function parseIfNoneMatch(
 export function parseMqttCheck(payload: unknown, deviceId: string, limits?: Partial<RequestLimits>): DeviceRequest {
   const body = isRecord(payload) ? payload : undefined;
   const requestId =
-    typeof body?.requestId === 'string' && body.requestId.length > 0 && body.requestId.length <= MAX_REQUEST_ID_LENGTH
+    typeof body?.requestId === 'string' &&
+    body.requestId.length > 0 &&
+    body.requestId.length <= MAX_REQUEST_ID_LENGTH &&
+    !forbiddenCharacterIn(body.requestId)
       ? body.requestId
       : undefined;
   try {
     if (!body) throw new DeviceRequestError('bad-payload', 'the check must be a JSON object');
     if (!requestId) {
-      throw new DeviceRequestError('bad-payload', `requestId must be a string of 1 to ${MAX_REQUEST_ID_LENGTH} characters`, 'requestId');
+      throw new DeviceRequestError(
+        'bad-payload',
+        `requestId must be a string of 1 to ${MAX_REQUEST_ID_LENGTH} characters, without control characters`,
+        'requestId',
+      );
     }
     return parseMqttBody(body, requestId, deviceId, withDefaults(limits));
   } catch (error) {
@@ -263,6 +273,8 @@ function parseMqttBody(body: Record<string, unknown>, requestId: string, deviceI
       throw new DeviceRequestError('bad-payload', `attributes.${clip(key)} must be a string, number or boolean`, key);
     }
     const value = String(raw);
+    const forbidden = forbiddenCharacterIn(value);
+    if (forbidden) throw new DeviceRequestError('bad-payload', `attributes.${clip(key)} ${forbidden}`, key);
     checkValueLength(key, value, limit);
     attributes.add(key, lower, value);
   }
@@ -341,6 +353,8 @@ class AttributeCollector {
 
   /** Checks a key and returns it lower-cased. */
   claimKey(key: string): string {
+    const forbidden = forbiddenCharacterIn(key);
+    if (forbidden) throw new DeviceRequestError('bad-parameter', `a parameter name ${forbidden}`, key);
     if (key.length > this.limit.maxKeyLength) {
       throw new DeviceRequestError(
         'parameter-too-long',

@@ -1,6 +1,6 @@
+import type { RosterResponse } from '@app/manifest';
 import type { Logger } from '../logging/logger';
 import type { PeerInfo } from '../p2p/chunk-protocol';
-import type { RosterResponse } from '../origin/origin-client';
 import type { SitePeers } from './site-peers';
 
 export interface DiscoveryNode {

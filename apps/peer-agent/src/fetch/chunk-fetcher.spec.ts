@@ -1,10 +1,10 @@
+import type { Manifest } from '@app/manifest';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeArtifact, makeKey, type TestArtifact } from '../../test-support/fixtures';
 import { SitePeers } from '../discovery/site-peers';
 import { silentLogger } from '../logging/logger';
-import type { Manifest } from '../manifest/manifest';
 import { AgentMetrics } from '../metrics/agent-metrics';
 import type { ChunkReply, ChunkRequest } from '../p2p/chunk-protocol';
 import { ChunkStore } from '../store/chunk-store';

@@ -1,7 +1,7 @@
+import { chunkLength, chunkMatches, type Manifest } from '@app/manifest';
 import type { Logger } from '../logging/logger';
 import type { AgentMetrics } from '../metrics/agent-metrics';
 import type { SitePeers } from '../discovery/site-peers';
-import { chunkLength, chunkMatches, type Manifest } from '../manifest/manifest';
 import { ProtocolViolationError, type ChunkRequest } from '../p2p/chunk-protocol';
 import type { ChunkStore } from '../store/chunk-store';
 import type { PeerTransport } from './peer-transport';

@@ -1,10 +1,10 @@
+import { ManifestRejectedError } from '@app/manifest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { canonicalJson, makeArtifact, makeKey, signManifest, trustStoreOf, type TestArtifact } from '../../test-support/fixtures';
+import { makeArtifact, makeKey, signManifest, trustStoreOf, type TestArtifact } from '../../test-support/fixtures';
 import { SitePeers } from '../discovery/site-peers';
 import { silentLogger } from '../logging/logger';
-import { ManifestRejectedError } from '../manifest/manifest';
 import { AgentMetrics } from '../metrics/agent-metrics';
 import { OriginError } from '../origin/origin-client';
 import { ChunkStore } from '../store/chunk-store';
@@ -35,7 +35,7 @@ describe(ManifestService.name, () => {
   afterEach(() => rm(dir, { recursive: true, force: true }));
 
   const service = (origin: ManifestOrigin, extra: { peers?: SitePeers; transport?: PeerTransport } = {}): ManifestService =>
-    new ManifestService({ store, origin, keys: trustStoreOf(key), canonicalize: canonicalJson, metrics, log, ...extra });
+    new ManifestService({ store, origin, keys: trustStoreOf(key), metrics, log, ...extra });
 
   it('verifies the origin manifest once, then serves it from memory and, after a restart, from disk', async () => {
     const getManifest = jest.fn(async () => JSON.parse(JSON.stringify(artifact.signed)));

@@ -1,7 +1,7 @@
+import { ManifestRejectedError, verifySignedManifest, type KeyLookup, type SignedManifest } from '@app/manifest';
 import type { Logger } from '../logging/logger';
 import type { AgentMetrics } from '../metrics/agent-metrics';
 import type { SitePeers } from '../discovery/site-peers';
-import { ManifestRejectedError, verifySignedManifest, type Canonicalize, type KeyLookup, type SignedManifest } from '../manifest/manifest';
 import { OriginError } from '../origin/origin-client';
 import type { ChunkStore } from '../store/chunk-store';
 import type { PeerTransport } from './peer-transport';
@@ -36,7 +36,6 @@ export class ManifestService {
       store: ChunkStore;
       origin: ManifestOrigin;
       keys: KeyLookup;
-      canonicalize: Canonicalize;
       metrics: AgentMetrics;
       log: Logger;
       peers?: SitePeers;
@@ -71,7 +70,7 @@ export class ManifestService {
 
   private verify(value: unknown, sha256: string, source: string): SignedManifest {
     try {
-      return verifySignedManifest(value, sha256, this.deps.keys, this.deps.canonicalize);
+      return verifySignedManifest(value, sha256, this.deps.keys);
     } catch (error) {
       if (error instanceof ManifestRejectedError) {
         this.deps.metrics.manifestsRejected.inc({ reason: error.reason });

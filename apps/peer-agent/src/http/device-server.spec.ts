@@ -1,3 +1,4 @@
+import { ManifestRejectedError, type Manifest } from '@app/manifest';
 import { createHash } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -6,7 +7,6 @@ import { makeArtifact, makeKey, type TestArtifact } from '../../test-support/fix
 import { download, getJson, httpRequest } from '../../test-support/http-client';
 import { ArtifactNotFoundError } from '../fetch/manifest-service';
 import { silentLogger } from '../logging/logger';
-import { ManifestRejectedError, type Manifest } from '../manifest/manifest';
 import { AgentMetrics } from '../metrics/agent-metrics';
 import { createDeviceServer, type ArtifactSource, type PackageOrigin } from './device-server';
 

@@ -1,3 +1,4 @@
+import { chunksHolding, ManifestRejectedError, type Manifest, type SignedManifest } from '@app/manifest';
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
@@ -5,7 +6,6 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Logger } from '../logging/logger';
 import type { AgentMetrics } from '../metrics/agent-metrics';
-import { ManifestRejectedError, type Manifest, type SignedManifest } from '../manifest/manifest';
 import { ArtifactNotFoundError } from '../fetch/manifest-service';
 import { OriginError, readCapped } from '../origin/origin-client';
 import { decideRange } from './byte-range';
@@ -143,8 +143,7 @@ export function createDeviceServer(deps: DeviceServerDeps): Server {
     let gone = false;
     res.once('close', () => (gone = true));
     try {
-      const first = Math.floor(start / manifest.chunkSize);
-      const last = Math.floor(end / manifest.chunkSize);
+      const { first, last } = chunksHolding(manifest, start, end);
       const refill = Math.max(1, Math.floor(deps.readAhead / 2));
       /** Asks for chunks `at`..`at + readAhead` (those already there or on their way are skipped). */
       const readAhead = (at: number): void => {

@@ -1,7 +1,7 @@
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { keyIdOf, rawPublicKey, type KeyLookup } from '@app/manifest';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { KeyLookup } from './manifest';
 
 /** One pinned Ed25519 public key. */
 export interface TrustedKey {
@@ -13,11 +13,6 @@ export interface TrustedKey {
 
 export class TrustKeyError extends Error {
   override readonly name = 'TrustKeyError';
-}
-
-/** keyId as the origin defines it: the first 16 hex digits of SHA-256 of the raw 32-byte key. */
-export function keyIdOf(raw: Buffer): string {
-  return createHash('sha256').update(raw).digest('hex').slice(0, 16);
 }
 
 /** Parses an Ed25519 public key given as base64 of the raw 32 bytes, or as an SPKI PEM block. */
@@ -38,7 +33,7 @@ export function parsePublicKey(text: string): TrustedKey {
     throw new TrustKeyError(`not an Ed25519 public key (base64 raw or PEM): ${(error as Error).message}`);
   }
   if (key.asymmetricKeyType !== 'ed25519') throw new TrustKeyError(`expected an Ed25519 key, got ${key.asymmetricKeyType}`);
-  const raw = Buffer.from(key.export({ format: 'jwk' }).x as string, 'base64url');
+  const raw = rawPublicKey(key);
   return { keyId: keyIdOf(raw), publicKey: raw.toString('base64'), key };
 }
 

@@ -1,6 +1,6 @@
+import { chunkByteRange, chunkLength, type Manifest, type RosterPeer, type RosterResponse } from '@app/manifest';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { chunkLength, type Manifest } from '../manifest/manifest';
 
 /** The origin could not be reached or answered with an unexpected status. */
 export class OriginError extends Error {
@@ -11,19 +11,6 @@ export class OriginError extends Error {
   ) {
     super(message);
   }
-}
-
-/** One entry of the origin's site roster. */
-export interface RosterPeer {
-  peerId: string;
-  addrs: string[];
-  httpUrl?: string;
-  lastSeen?: string;
-}
-
-export interface RosterResponse {
-  peers: RosterPeer[];
-  ttlSeconds: number;
 }
 
 const MANIFEST_MAX_BYTES = 8 * 1024 * 1024;
@@ -43,7 +30,8 @@ interface RangeAnswer {
  * per chunk and handing each over as soon as it is whole.
  */
 function readChunks(res: IncomingMessage, manifest: Manifest, first: number, last: number, onChunk: (index: number, data: Buffer) => void): Promise<void> {
-  const expected = last * manifest.chunkSize + chunkLength(manifest, last) - first * manifest.chunkSize;
+  const { start, end } = chunkByteRange(manifest, first, last);
+  const expected = end - start;
   return new Promise((resolve, reject) => {
     const fail = (error: Error): void => {
       res.destroy();
@@ -178,8 +166,7 @@ export class OriginClient {
    * that are whole.
    */
   async getChunks(manifest: Manifest, first: number, last: number, onChunk: (index: number, data: Buffer) => void, signal?: AbortSignal): Promise<void> {
-    const start = first * manifest.chunkSize;
-    const end = last * manifest.chunkSize + chunkLength(manifest, last);
+    const { start, end } = chunkByteRange(manifest, first, last);
     const path = `/artifacts/${manifest.sha256}`;
     const what = `GET ${path} range ${start}+${end - start}`;
     // A 200 is acceptable only when the range was the whole file; otherwise the origin ignored Range.
@@ -240,6 +227,7 @@ export class OriginClient {
       throw new OriginError(`POST /peers/register: HTTP ${res.status}`, res.status);
     }
     const doc = JSON.parse((await readCapped(res, SMALL_JSON_MAX_BYTES)).toString('utf8')) as Partial<RosterResponse>;
+    // lastSeen is not checked: the agent never reads it.
     const peers = Array.isArray(doc.peers)
       ? doc.peers.filter((p): p is RosterPeer => typeof p?.peerId === 'string' && Array.isArray(p.addrs) && p.addrs.every((a) => typeof a === 'string'))
       : [];

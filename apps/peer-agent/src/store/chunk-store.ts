@@ -1,9 +1,9 @@
+import { chunkLength, chunkMatches, type Manifest, type SignedManifest } from '@app/manifest';
 import { randomBytes, createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../logging/logger';
 import type { AgentMetrics } from '../metrics/agent-metrics';
-import { chunkLength, chunkMatches, type Manifest, type SignedManifest } from '../manifest/manifest';
 
 interface ArtifactEntry {
   /** Bytes of chunk files on disk. */

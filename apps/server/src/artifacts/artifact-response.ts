@@ -81,7 +81,14 @@ export async function sendBinary(
     response.end();
     return;
   }
-  const source = await open(plan.range);
+  let source: Readable;
+  try {
+    source = await open(plan.range);
+  } catch (error) {
+    // Nothing went out yet: the error answer must not carry the binary's validators and year-long caching.
+    for (const name of ['ETag', 'Last-Modified', 'Cache-Control', 'Accept-Ranges', 'Content-Type', 'Content-Length', 'Content-Range']) response.removeHeader(name);
+    throw error;
+  }
   source.on('data', (chunk: Buffer) => onBytes(chunk.length));
   response.flushHeaders();
   try {

@@ -4,6 +4,8 @@ import { readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { adminHeaders, startTestApp, type TestApp } from '../../../../test/support/app';
 import { abortedUpload, binaryStream, getJson, sendJson, upload } from '../../../../test/support/http';
+import { ObjectStore } from '../storage/object-store';
+import { artifactKey } from './artifacts.service';
 
 function digest(data: Buffer) {
   return { sha256: createHash('sha256').update(data).digest('hex'), md5: createHash('md5').update(data).digest('hex') };
@@ -166,6 +168,18 @@ describe.each(['filesystem', 's3'] as const)('artifact uploads and downloads (%s
     it('answers 404 for an unknown hash and 400 for something that is not a hash', async () => {
       expect((await fetch(`${appliance.url}/artifacts/${'0'.repeat(64)}`)).status).toBe(404);
       expect((await fetch(`${appliance.url}/artifacts/not-a-hash`)).status).toBe(400);
+    });
+
+    it('answers 404 without the binary’s caching headers when the catalog lists bytes that are gone', async () => {
+      // What a replica sees between another replica deleting a version and the notification arriving.
+      const gone = randomBinary(1000, 11);
+      expect((await upload(appliance.url, 'videoStreamer', '0.1.3', gone)).status).toBe(201);
+      await appliance.app.get(ObjectStore).remove(artifactKey(digest(gone).sha256));
+      const response = await fetch(`${appliance.url}/artifacts/${digest(gone).sha256}`);
+      expect(response.status).toBe(404);
+      expect(response.headers.get('cache-control')).toBe('no-store');
+      expect(response.headers.get('etag')).toBeNull();
+      expect(await response.json()).toMatchObject({ statusCode: 404, error: 'Not Found' });
     });
 
     it('counts the bytes it sent in /metrics', async () => {

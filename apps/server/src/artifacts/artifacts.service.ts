@@ -6,19 +6,23 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { bumpCatalogRevision } from '../catalog/catalog-revision';
 import { CatalogService } from '../catalog/catalog.service';
 import { ChannelEntity } from '../channels/channel.entity';
-import { conflict, DomainError, invalidInput, notFound, payloadTooLarge } from '../common/domain-error';
+import { DATABASE_DISK_FULL_MESSAGE, isDatabaseDiskFull } from '../common/database-disk-full';
+import { conflict, DomainError, insufficientStorage, invalidInput, notFound, payloadTooLarge } from '../common/domain-error';
 import { AppConfig } from '../config/app-config';
+import { isDatabaseUnavailable } from '../database/driver-errors';
 import { ManifestService } from '../manifests/manifest.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { ObjectStore } from '../storage/object-store';
+import { StorageSpace } from '../storage/storage-space';
+import type { StoredBinary } from './artifact-response';
 import { ArtifactEntity } from './artifact.entity';
 import { ComponentEntity } from './component.entity';
 import { DigestStream, type Digest } from './digest-stream';
 import { validName, validVersion } from './names';
 
 const MAX_NOTES_LENGTH = 2000;
-/** Uploads older than this are left over from a crash (or a replica that died mid-upload). */
-const STALE_UPLOAD_MS = 6 * 60 * 60 * 1000;
+/** Where uploads stream while they are hashed, before they become an artifact or are dropped. */
+const UPLOADS_PREFIX = 'uploads/';
 
 export const artifactKey = (sha256: string) => `artifacts/${sha256}`;
 
@@ -62,6 +66,14 @@ export function artifactView(component: ComponentEntity, artifact: ArtifactEntit
   };
 }
 
+/** The result label of ota_uploads_total for an upload that failed. */
+function failedUploadResult(error: unknown): string {
+  if (!(error instanceof DomainError)) return 'failed';
+  if (error.code === 'InvalidInput' || error.code === 'PayloadTooLarge') return 'rejected';
+  if (error.code === 'Conflict') return 'conflict';
+  return error.code === 'InsufficientStorage' ? 'no-space' : 'failed';
+}
+
 function isUniqueViolation(error: unknown): boolean {
   const driverError = (error as { driverError?: { code?: string }; code?: string }) ?? {};
   return driverError.driverError?.code === '23505' || driverError.code === '23505';
@@ -78,10 +90,12 @@ export class ArtifactService implements OnApplicationBootstrap {
     private readonly metrics: MetricsService,
     private readonly catalog: CatalogService,
     private readonly manifests: ManifestService,
+    private readonly space: StorageSpace,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    await this.removeStaleUploads().catch((error: unknown) => this.logger.warn(`could not clean up old uploads: ${String(error)}`));
+    // Runs before the HTTP server listens, so no upload of this process is under way yet.
+    await this.removeOrphanUploads();
   }
 
   /**
@@ -103,14 +117,21 @@ export class ArtifactService implements OnApplicationBootstrap {
       this.metrics.uploads.inc({ result: 'rejected' });
       throw payloadTooLarge(`upload of ${request.declaredLength} bytes is larger than MAX_UPLOAD_BYTES (${this.config.maxUploadBytes})`);
     }
+    // Refused before a byte is received: a disk filled to the last block would stop the database too.
+    const shortage = await this.space.shortage(request.declaredLength ?? 0);
+    if (shortage) {
+      this.metrics.uploads.inc({ result: 'no-space' });
+      throw insufficientStorage(`not enough space to store this upload (${shortage}); nothing was stored`);
+    }
 
-    const uploadKey = `uploads/${randomUUID()}`;
+    const uploadKey = `${UPLOADS_PREFIX}${randomUUID()}`;
     let digest: Digest;
     try {
-      digest = await this.receive(request.body, uploadKey, request.declaredLength);
+      // A body of unknown length stops before it eats into the floor, rather than at a full disk.
+      digest = await this.receive(request.body, uploadKey, request.declaredLength, await this.space.roomForObjects());
     } catch (error) {
       await this.store.remove(uploadKey).catch(() => undefined);
-      this.metrics.uploads.inc({ result: error instanceof DomainError ? 'rejected' : 'failed' });
+      this.metrics.uploads.inc({ result: failedUploadResult(error) });
       throw error;
     }
 
@@ -125,15 +146,15 @@ export class ArtifactService implements OnApplicationBootstrap {
       }
       return result;
     } catch (error) {
-      this.metrics.uploads.inc({ result: error instanceof DomainError && error.code === 'Conflict' ? 'conflict' : 'failed' });
+      this.metrics.uploads.inc({ result: failedUploadResult(error) });
       throw error;
     } finally {
       await this.store.remove(uploadKey).catch(() => undefined);
     }
   }
 
-  private async receive(body: Readable, uploadKey: string, declaredLength?: number): Promise<Digest> {
-    const digester = new DigestStream(this.config.maxUploadBytes, this.config.manifestChunkBytes);
+  private async receive(body: Readable, uploadKey: string, declaredLength: number | undefined, roomBytes: number): Promise<Digest> {
+    const digester = new DigestStream(this.config.maxUploadBytes, this.config.manifestChunkBytes, roomBytes);
     let bodyFailed = false;
     // pipeline() forwards an aborted request body as an error into the digester, and so into the store.
     const hashed = pipeline(body, digester, (error) => {
@@ -197,7 +218,7 @@ export class ArtifactService implements OnApplicationBootstrap {
         // Two uploads of one new version raced; the loser re-reads and answers like a retry or a conflict.
         if (isUniqueViolation(error) && attempt < 2) continue;
         await this.removeIfUnreferenced(digest.sha256);
-        throw error;
+        throw isDatabaseDiskFull(error) ? insufficientStorage(DATABASE_DISK_FULL_MESSAGE) : error;
       }
     }
   }
@@ -242,17 +263,28 @@ export class ArtifactService implements OnApplicationBootstrap {
     manager: EntityManager,
     componentName: string,
     versionKey: string,
+    lock?: 'reference' | 'delete',
   ): Promise<{ component: ComponentEntity; artifact: ArtifactEntity } | undefined> {
     const component = await this.findComponent(componentName, manager);
     if (!component) return undefined;
-    const artifact = await manager.getRepository(ArtifactEntity).findOneBy({ componentId: component.id, versionKey });
+    const artifact = await manager.getRepository(ArtifactEntity).findOne({
+      where: { componentId: component.id, versionKey },
+      lock: lock ? { mode: lock === 'delete' ? 'pessimistic_write' : 'for_key_share' } : undefined,
+    });
     return artifact ? { component, artifact } : undefined;
   }
 
   /** The artifact of a component at a version (any spelling of it), or NotFound. */
-  async requireArtifact(componentName: string, version: string, manager: EntityManager = this.dataSource.manager) {
+  /**
+   * Inside a transaction the row is also locked until commit, so that a version being deleted and
+   * one being pointed at (by a channel or a rollout) at the same moment are decided one after the
+   * other, as if they had come in turn, instead of failing on a foreign key: `reference` (the
+   * default) only keeps the row from being deleted, `delete` takes it exclusively. A lock that had
+   * to wait for a delete finds nothing, which is NotFound.
+   */
+  async requireArtifact(componentName: string, version: string, manager: EntityManager = this.dataSource.manager, lock: 'reference' | 'delete' = 'reference') {
     const parsed = validVersion(version);
-    const found = await this.findArtifact(manager, componentName, parsed.key);
+    const found = await this.findArtifact(manager, componentName, parsed.key, manager.queryRunner?.isTransactionActive ? lock : undefined);
     if (!found) throw notFound(`${componentName.slice(0, 64)} has no version ${version}`);
     return found;
   }
@@ -299,7 +331,8 @@ export class ArtifactService implements OnApplicationBootstrap {
   /** Deletes a version no channel points at; its bytes go when no other version shares them. */
   async deleteVersion(componentName: string, version: string): Promise<void> {
     const sha256 = await this.dataSource.transaction(async (manager) => {
-      const { component, artifact } = await this.requireArtifact(componentName, version, manager);
+      // Waits for whoever is pointing a channel or a rollout at it; the checks below then see their commit.
+      const { component, artifact } = await this.requireArtifact(componentName, version, manager, 'delete');
       await this.lockContent(manager, artifact.sha256);
       const channels = await manager.getRepository(ChannelEntity).findBy({ artifactId: artifact.id });
       if (channels.length > 0) {
@@ -318,16 +351,52 @@ export class ArtifactService implements OnApplicationBootstrap {
     await this.removeIfUnreferenced(sha256);
   }
 
-  /** The stored binary known by this SHA-256, if any version has it. */
-  async findBySha256(sha256: string): Promise<{ sha256: string; md5: string; size: number; createdAt: Date; storageTier: string } | undefined> {
-    const artifact = await this.dataSource.getRepository(ArtifactEntity).findOne({ where: { sha256 }, order: { createdAt: 'ASC' } });
-    return artifact ?? undefined;
+  /**
+   * The stored binary known by this SHA-256 (lower-case hex), if any version has it. The in-memory
+   * catalog answers, so downloads need no query and go on while the database is down. Only a hash
+   * it does not list is looked up (another replica may have stored it a moment ago, and its
+   * notification is on its way); when the database cannot be asked, the catalog's answer stands.
+   */
+  async findBySha256(sha256: string): Promise<StoredBinary | undefined> {
+    const known = this.catalog.binary(sha256);
+    if (known) return known;
+    try {
+      const artifact = await this.dataSource.getRepository(ArtifactEntity).findOne({ where: { sha256 }, order: { createdAt: 'ASC', id: 'ASC' } });
+      return artifact ?? undefined;
+    } catch (error) {
+      if (isDatabaseUnavailable(error)) return undefined;
+      throw error;
+    }
   }
 
-  private async removeStaleUploads(): Promise<void> {
-    const cutoff = Date.now() - STALE_UPLOAD_MS;
-    for await (const object of this.store.list('uploads/')) {
-      if (object.modifiedAt.getTime() < cutoff) await this.store.remove(object.key);
+  /**
+   * Removes temporary uploads that no running instance can own: left by a crash, they take space
+   * until removed. With the embedded database this process holds the DATA_DIR lock, so every
+   * upload in the filesystem store is an orphan. A bucket, or a DATA_DIR that replicas on external
+   * PostgreSQL share without that lock, may hold another replica's upload in flight: there only
+   * uploads older than UPLOAD_ORPHAN_AGE_SECONDS go, and S3 multipart uploads started before it
+   * are aborted (their parts take space without showing as objects).
+   */
+  private async removeOrphanUploads(): Promise<void> {
+    const ownsEveryUpload = this.store.kind === 'filesystem' && this.config.usesEmbeddedDatabase;
+    const cutoff = new Date(Date.now() - this.config.uploadOrphanAgeSeconds * 1000);
+    let removed = 0;
+    try {
+      for await (const object of this.store.list(UPLOADS_PREFIX)) {
+        if (ownsEveryUpload || object.modifiedAt < cutoff) {
+          await this.store.remove(object.key);
+          removed++;
+        }
+      }
+    } catch (error) {
+      this.logger.warn(`could not remove orphan uploads: ${String(error)}`);
     }
+    let aborted = 0;
+    try {
+      aborted = await this.store.abortIncompleteWrites(UPLOADS_PREFIX, ownsEveryUpload ? new Date() : cutoff);
+    } catch (error) {
+      this.logger.warn(`could not abort incomplete multipart uploads: ${String(error)}`);
+    }
+    if (removed + aborted > 0) this.logger.log(`removed ${removed} orphan upload(s) and aborted ${aborted} incomplete multipart upload(s) left by an earlier run`);
   }
 }

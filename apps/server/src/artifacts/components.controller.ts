@@ -1,5 +1,5 @@
 import { Controller, Delete, Get, HttpCode, Param, Put, Query, Req, Res } from '@nestjs/common';
-import { ApiBody, ApiConflictResponse, ApiConsumes, ApiCreatedResponse, ApiOkResponse, ApiPayloadTooLargeResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiConflictResponse, ApiConsumes, ApiCreatedResponse, ApiOkResponse, ApiPayloadTooLargeResponse, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { RequireScope } from '../auth/admin-auth.guard';
 import { ArtifactService } from './artifacts.service';
@@ -23,6 +23,7 @@ export class ComponentsController {
   @ApiOkResponse({ type: ArtifactResponse, description: 'The same bytes were already stored under this version' })
   @ApiConflictResponse({ description: 'Other bytes are already stored under this version' })
   @ApiPayloadTooLargeResponse({ description: 'Larger than MAX_UPLOAD_BYTES; nothing stored' })
+  @ApiResponse({ status: 507, description: 'No room for it: the disk or the S3 server is full, or DATA_DIR is below STORAGE_MIN_FREE_BYTES; nothing stored' })
   async upload(
     @Param('component') component: string,
     @Param('version') version: string,

@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { payloadTooLarge } from '../common/domain-error';
+import { insufficientStorage, payloadTooLarge } from '../common/domain-error';
+import { formatBytes } from '../storage/storage-space';
 
 export interface Digest {
   sha256: string;
@@ -14,7 +15,8 @@ export interface Digest {
 /**
  * Passes bytes through while computing what an artifact is known by: SHA-256, MD5, size and the
  * SHA-256 of every chunk (for the signed manifest). Fails with PayloadTooLarge past `maxBytes`,
- * so an oversized upload stops as soon as it crosses the limit.
+ * so an oversized upload stops as soon as it crosses the limit, and with InsufficientStorage past
+ * `roomBytes`, the space the store may still fill.
  */
 export class DigestStream extends Transform {
   private readonly sha256 = createHash('sha256');
@@ -28,6 +30,7 @@ export class DigestStream extends Transform {
   constructor(
     private readonly maxBytes: number,
     private readonly chunkSize: number,
+    private readonly roomBytes = Infinity,
   ) {
     super({ highWaterMark: 1024 * 1024 });
   }
@@ -36,6 +39,10 @@ export class DigestStream extends Transform {
     this.size += data.length;
     if (this.size > this.maxBytes) {
       callback(payloadTooLarge(`upload is larger than MAX_UPLOAD_BYTES (${this.maxBytes} bytes)`));
+      return;
+    }
+    if (this.size > this.roomBytes) {
+      callback(insufficientStorage(`the upload outgrew the ${formatBytes(this.roomBytes)} the store could take above STORAGE_MIN_FREE_BYTES; nothing was stored`));
       return;
     }
     this.sha256.update(data);

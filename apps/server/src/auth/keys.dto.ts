@@ -15,6 +15,7 @@ export class CreateApiKeyDto {
 }
 
 export class ApiKeyIdParams {
+  @ApiProperty({ format: 'uuid', description: 'Id of the API key, as listed by GET /api/v1/keys' })
   @Matches(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, { message: 'id must be a UUID' })
   id!: string;
 }

@@ -2,12 +2,33 @@ import type { CatalogComponent, CatalogRollout, CatalogSnapshot } from '@app/res
 import type { DataSource } from 'typeorm';
 
 interface ArtifactRow {
+  id: string;
   component: string;
   version: string;
   sha256: string;
   md5: string;
   size: string;
   requires_from: string | null;
+  created_at: Date;
+}
+
+/**
+ * One stored binary (content hash), as downloads and manifests need it without the database:
+ * what its first stored artifact says. That one gives the binary its Last-Modified and is the
+ * one its signed manifest names, until it is deleted.
+ */
+export interface CatalogBinary {
+  sha256: string;
+  size: number;
+  createdAt: Date;
+  /** The first stored artifact with these bytes (oldest, then lowest id). */
+  artifactId: string;
+}
+
+/** A snapshot for device decisions, and the stored binaries by lower-case SHA-256. */
+export interface LoadedCatalog {
+  snapshot: CatalogSnapshot;
+  binaries: ReadonlyMap<string, CatalogBinary>;
 }
 
 interface ChannelRow {
@@ -18,14 +39,15 @@ interface ChannelRow {
   allow_downgrade: boolean;
 }
 
-/** Reads everything a device decision needs, consistently (one snapshot of the database). */
-export async function loadCatalogSnapshot(dataSource: DataSource): Promise<CatalogSnapshot> {
+/** Reads everything a device decision and a download need, consistently (one snapshot of the database). */
+export async function loadCatalogSnapshot(dataSource: DataSource): Promise<LoadedCatalog> {
   return dataSource.transaction('REPEATABLE READ', async (manager) => {
     const [revision] = (await manager.query(`SELECT revision FROM catalog_revision WHERE id = 1`)) as { revision: string }[];
     const components = (await manager.query(`SELECT name FROM components ORDER BY name`)) as { name: string }[];
     const artifacts = (await manager.query(
-      `SELECT c.name AS component, a.version, a.sha256, a.md5, a.size, a.requires_from
-         FROM artifacts a JOIN components c ON c.id = a.component_id`,
+      `SELECT a.id, c.name AS component, a.version, a.sha256, a.md5, a.size, a.requires_from, a.created_at
+         FROM artifacts a JOIN components c ON c.id = a.component_id
+        ORDER BY a.created_at ASC, a.id ASC`,
     )) as ArtifactRow[];
     const channels = (await manager.query(
       `SELECT c.name AS component, ch.name, a.version, ch.attributes, ch.allow_downgrade
@@ -40,7 +62,10 @@ export async function loadCatalogSnapshot(dataSource: DataSource): Promise<Catal
     ).map((r): CatalogRollout => ({ id: r.id, component: r.component, channel: r.channel, version: r.version, selectors: r.selectors, percent: r.percent }));
 
     const byName = new Map<string, CatalogComponent>(components.map((c) => [c.name, { name: c.name, artifacts: [], channels: [] }]));
+    const binaries = new Map<string, CatalogBinary>();
     for (const a of artifacts) {
+      // Oldest first: the first artifact seen with a hash is the one the binary's manifest names.
+      if (!binaries.has(a.sha256)) binaries.set(a.sha256, { sha256: a.sha256, size: Number(a.size), createdAt: a.created_at, artifactId: a.id });
       byName.get(a.component)?.artifacts.push({
         version: a.version,
         sha256: a.sha256,
@@ -52,6 +77,6 @@ export async function loadCatalogSnapshot(dataSource: DataSource): Promise<Catal
     for (const ch of channels) {
       byName.get(ch.component)?.channels.push({ name: ch.name, version: ch.version, flags: ch.attributes, allowDowngrade: ch.allow_downgrade });
     }
-    return { revision: String(revision.revision), components: [...byName.values()], rollouts };
+    return { snapshot: { revision: String(revision.revision), components: [...byName.values()], rollouts }, binaries };
   });
 }

@@ -2,7 +2,7 @@ import { CatalogError, indexCatalog, type CatalogIndex } from '@app/resolver';
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { CatalogEvents } from './catalog-events';
-import { loadCatalogSnapshot } from './catalog-snapshot';
+import { loadCatalogSnapshot, type CatalogBinary } from './catalog-snapshot';
 
 /** A notification can be lost (a listener reconnecting); a cheap revision check every so often catches it. */
 const SAFETY_CHECK_MS = 30_000;
@@ -15,6 +15,7 @@ const SAFETY_CHECK_MS = 30_000;
 export class CatalogService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(CatalogService.name);
   private index?: CatalogIndex;
+  private binaries: ReadonlyMap<string, CatalogBinary> = new Map();
   private running?: Promise<void>;
   private again = false;
   private safetyTimer?: NodeJS.Timeout;
@@ -43,6 +44,15 @@ export class CatalogService implements OnApplicationBootstrap, OnApplicationShut
   }
 
   /**
+   * The stored binary with this SHA-256 (lower-case hex) as of the current catalog, so downloads
+   * need no database. Undefined when the catalog does not list it (it may have been stored by
+   * another replica a moment ago, whose notification is on its way).
+   */
+  binary(sha256: string): CatalogBinary | undefined {
+    return this.binaries.get(sha256);
+  }
+
+  /**
    * Reloads the catalog; resolves once a load that started after this call has finished, so a
    * caller that just committed a change sees it. Concurrent calls share loads.
    */
@@ -67,8 +77,9 @@ export class CatalogService implements OnApplicationBootstrap, OnApplicationShut
 
   private async load(): Promise<void> {
     try {
-      const snapshot = await loadCatalogSnapshot(this.dataSource);
+      const { snapshot, binaries } = await loadCatalogSnapshot(this.dataSource);
       this.index = indexCatalog(snapshot);
+      this.binaries = binaries;
     } catch (error) {
       // Keep answering devices from the last good catalog rather than failing every check.
       if (error instanceof CatalogError) this.logger.error(`catalog is inconsistent, keeping revision ${this.index?.revision}: ${error.message}`);

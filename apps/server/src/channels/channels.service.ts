@@ -7,7 +7,11 @@ import { validName } from '../artifacts/names';
 import { bumpCatalogRevision } from '../catalog/catalog-revision';
 import { CatalogService } from '../catalog/catalog.service';
 import { conflict, DomainError, invalidInput, notFound } from '../common/domain-error';
+import { isUniqueViolation } from '../database/driver-errors';
 import { ChannelEntity } from './channel.entity';
+
+/** A PUT that lost the race to create its channel runs again, and finds the channel the winner created. */
+const CREATE_ATTEMPTS = 3;
 
 export interface ChannelView {
   component: string;
@@ -61,28 +65,39 @@ export class ChannelService {
   /** Creates or moves a channel. Answers whether it was created. */
   async put(componentName: string, channelName: string, change: ChannelChange): Promise<{ channel: ChannelView; created: boolean }> {
     validName('channel', channelName);
-    const result = await this.dataSource.transaction(async (manager) => {
-      const component = await this.artifacts.requireComponent(componentName, manager);
-      const { artifact } = await this.artifacts.requireArtifact(component.name, change.version, manager).catch((error: unknown) => {
-        throw error instanceof DomainError && error.code === 'NotFound'
-          ? invalidInput(`${component.name} has no version ${change.version}: upload it before pointing a channel at it`)
-          : error;
-      });
-      const attributes = [...new Set((change.attributes ?? []).map((flag) => flag.toLowerCase()))].sort();
-      const channels = manager.getRepository(ChannelEntity);
-      const existing = await this.findChannel(manager, component.id, channelName);
-      if (existing && existing.artifactId !== artifact.id) await this.refuseWhileRolling(manager, existing, 'move');
-      const channel = existing ?? Object.assign(new ChannelEntity(), { componentId: component.id, name: channelName });
-      channel.artifactId = artifact.id;
-      channel.attributes = change.attributes === undefined && existing ? existing.attributes : attributes;
-      channel.allowDowngrade = change.allowDowngrade ?? existing?.allowDowngrade ?? false;
-      channel.updatedAt = new Date();
-      await channels.save(channel);
-      await bumpCatalogRevision(manager);
-      return { channel: view(component, channel, artifact), created: !existing };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await this.dataSource.transaction((manager) => this.write(manager, componentName, channelName, change));
+        await this.catalog.refresh();
+        return result;
+      } catch (error) {
+        // Two requests created the same channel at once: the loser finds it now and moves it, like a second PUT.
+        if (isUniqueViolation(error) && attempt < CREATE_ATTEMPTS) continue;
+        throw error;
+      }
+    }
+  }
+
+  private async write(manager: EntityManager, componentName: string, channelName: string, change: ChannelChange): Promise<{ channel: ChannelView; created: boolean }> {
+    const component = await this.artifacts.requireComponent(componentName, manager);
+    // Locks the version against a concurrent delete until this commits (see requireArtifact).
+    const { artifact } = await this.artifacts.requireArtifact(component.name, change.version, manager).catch((error: unknown) => {
+      throw error instanceof DomainError && error.code === 'NotFound'
+        ? invalidInput(`${component.name} has no version ${change.version}: upload it before pointing a channel at it`)
+        : error;
     });
-    await this.catalog.refresh();
-    return result;
+    const attributes = [...new Set((change.attributes ?? []).map((flag) => flag.toLowerCase()))].sort();
+    const channels = manager.getRepository(ChannelEntity);
+    const existing = await this.findChannel(manager, component.id, channelName);
+    if (existing && existing.artifactId !== artifact.id) await this.refuseWhileRolling(manager, existing, 'move');
+    const channel = existing ?? Object.assign(new ChannelEntity(), { componentId: component.id, name: channelName });
+    channel.artifactId = artifact.id;
+    channel.attributes = change.attributes === undefined && existing ? existing.attributes : attributes;
+    channel.allowDowngrade = change.allowDowngrade ?? existing?.allowDowngrade ?? false;
+    channel.updatedAt = new Date();
+    await channels.save(channel);
+    await bumpCatalogRevision(manager);
+    return { channel: view(component, channel, artifact), created: !existing };
   }
 
   /** A rollout in flight owns its channel's pointer: moving it by hand would pull the rug from under it. */

@@ -10,7 +10,8 @@ export type DomainErrorCode =
   | 'Unauthenticated'
   | 'Forbidden'
   | 'Unavailable'
-  | 'ColdStorage';
+  | 'ColdStorage'
+  | 'InsufficientStorage';
 
 export class DomainError extends Error {
   constructor(
@@ -27,3 +28,5 @@ export const invalidInput = (message: string) => new DomainError('InvalidInput',
 export const notFound = (message: string) => new DomainError('NotFound', message);
 export const conflict = (message: string) => new DomainError('Conflict', message);
 export const payloadTooLarge = (message: string) => new DomainError('PayloadTooLarge', message);
+/** The appliance has no room for what it was asked to store (a full disk, a quota, a full S3 server); nothing was stored. */
+export const insufficientStorage = (message: string) => new DomainError('InsufficientStorage', message);

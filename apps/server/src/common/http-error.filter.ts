@@ -1,6 +1,8 @@
 import { ArgumentsHost, Catch, HttpException, HttpStatus, Logger, type ExceptionFilter } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { STATUS_CODES } from 'node:http';
+import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../database/driver-errors';
+import { DATABASE_DISK_FULL_MESSAGE, isDatabaseDiskFull } from './database-disk-full';
 import { DomainError, type DomainErrorCode } from './domain-error';
 
 export interface ErrorBody {
@@ -26,6 +28,8 @@ function statusOf(code: DomainErrorCode): number {
     case 'Unavailable':
     case 'ColdStorage':
       return HttpStatus.SERVICE_UNAVAILABLE;
+    case 'InsufficientStorage':
+      return HttpStatus.INSUFFICIENT_STORAGE;
   }
 }
 
@@ -97,6 +101,16 @@ export class HttpErrorFilter implements ExceptionFilter {
             ? 'request body is too large'
             : exception.message;
       return { status: exception.status, body: errorBody(exception.status, message), headers };
+    }
+    if (isDatabaseDiskFull(exception)) {
+      return { status: HttpStatus.INSUFFICIENT_STORAGE, body: errorBody(HttpStatus.INSUFFICIENT_STORAGE, DATABASE_DISK_FULL_MESSAGE), headers };
+    }
+    if (isDatabaseUnavailable(exception)) {
+      // An outage is not a fault of the request: tell the client to repeat it. (A refused connection
+      // may also be the object store's, hence the neutral message.)
+      headers['Retry-After'] = String(DATABASE_RETRY_AFTER_SECONDS);
+      const message = 'a service the appliance depends on cannot be reached right now; try again in a few seconds';
+      return { status: HttpStatus.SERVICE_UNAVAILABLE, body: errorBody(HttpStatus.SERVICE_UNAVAILABLE, message), headers };
     }
     return { status: 500, body: errorBody(500, 'internal error; the appliance log has the details'), headers };
   }

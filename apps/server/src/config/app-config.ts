@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import type { HttpServerSettings } from '../common/http-server';
 import { parseEnvironment, type EnvironmentVariables } from './environment';
 
 export type DatabaseSettings = { kind: 'postgres'; url: string } | { kind: 'embedded'; dataDir: string };
@@ -14,6 +15,7 @@ export type StorageSettings =
 export class AppConfig {
   readonly port: number;
   readonly bindAddress: string;
+  readonly http: HttpServerSettings;
   readonly mqttPort: number;
   readonly mqttWsPort: number;
   readonly dataDir: string;
@@ -24,10 +26,15 @@ export class AppConfig {
   readonly storage: StorageSettings;
   readonly cacheTtlSeconds: number;
   readonly maxUploadBytes: number;
+  /** Deepest JSON a request body or an MQTT message may be. */
+  readonly maxJsonDepth: number;
+  readonly storageMinFreeBytes: number;
+  readonly uploadOrphanAgeSeconds: number;
   readonly downloadUrls: 'public' | 'presigned';
   readonly presignedUrlTtlSeconds: number;
   readonly packageGzipLevel: number;
   readonly deviceRequestLimits: { maxParameters: number; maxHashes: number };
+  readonly packageCacheBytes: number;
   readonly deviceAuth: 'none' | 'token';
   readonly mqtt: {
     tls?: { certFile: string; keyFile: string };
@@ -45,6 +52,13 @@ export class AppConfig {
   constructor(env: EnvironmentVariables) {
     this.port = env.PORT;
     this.bindAddress = env.BIND_ADDRESS;
+    this.http = {
+      headersTimeoutSeconds: env.HTTP_HEADERS_TIMEOUT_SECONDS,
+      requestTimeoutSeconds: env.HTTP_REQUEST_TIMEOUT_SECONDS,
+      idleTimeoutSeconds: env.HTTP_IDLE_TIMEOUT_SECONDS,
+      keepAliveTimeoutSeconds: env.HTTP_KEEP_ALIVE_TIMEOUT_SECONDS,
+      maxHeaderBytes: env.HTTP_MAX_HEADER_BYTES,
+    };
     this.mqttPort = env.MQTT_PORT;
     this.mqttWsPort = env.MQTT_WS_PORT;
     this.dataDir = resolve(env.DATA_DIR);
@@ -67,10 +81,14 @@ export class AppConfig {
       : { kind: 'filesystem', root: resolve(this.dataDir, 'objects') };
     this.cacheTtlSeconds = env.CACHE_TTL_SECONDS;
     this.maxUploadBytes = env.MAX_UPLOAD_BYTES;
+    this.maxJsonDepth = env.MAX_JSON_DEPTH;
+    this.storageMinFreeBytes = env.STORAGE_MIN_FREE_BYTES;
+    this.uploadOrphanAgeSeconds = env.UPLOAD_ORPHAN_AGE_SECONDS;
     this.downloadUrls = env.DOWNLOAD_URLS;
     this.presignedUrlTtlSeconds = env.PRESIGNED_URL_TTL_SECONDS;
     this.packageGzipLevel = env.PACKAGE_GZIP_LEVEL;
     this.deviceRequestLimits = { maxParameters: env.PACKAGE_MAX_PARAMETERS, maxHashes: env.PACKAGE_MAX_HASHES };
+    this.packageCacheBytes = env.PACKAGE_CACHE_BYTES;
     this.deviceAuth = env.DEVICE_AUTH;
     this.mqtt = {
       tls: env.MQTT_TLS_CERT ? { certFile: resolve(env.MQTT_TLS_CERT), keyFile: resolve(env.MQTT_TLS_KEY!) } : undefined,

@@ -17,6 +17,21 @@ describe(parseEnvironment.name, () => {
     expect(config.publicBaseUrl).toBe('http://localhost:8080');
   });
 
+  it('sets every HTTP timeout explicitly: headers bounded, whole request unbounded, idle and keep-alive past a proxy’s 60 s', () => {
+    expect(new AppConfig(parseEnvironment({})).http).toEqual({
+      headersTimeoutSeconds: 60,
+      requestTimeoutSeconds: 0,
+      idleTimeoutSeconds: 120,
+      keepAliveTimeoutSeconds: 65,
+      maxHeaderBytes: 16384,
+    });
+  });
+
+  it('refuses a whole-request timeout shorter than the headers timeout', () => {
+    expect(() => parseEnvironment({ HTTP_REQUEST_TIMEOUT_SECONDS: '30', HTTP_HEADERS_TIMEOUT_SECONDS: '60' })).toThrow(/HTTP_REQUEST_TIMEOUT_SECONDS/);
+    expect(parseEnvironment({ HTTP_REQUEST_TIMEOUT_SECONDS: '3600' }).HTTP_REQUEST_TIMEOUT_SECONDS).toBe(3600);
+  });
+
   it('switches to the real services when their variables are set', () => {
     const config = new AppConfig(
       parseEnvironment({
@@ -42,6 +57,8 @@ describe(parseEnvironment.name, () => {
     [{ S3_ENDPOINT: 'http://minio:9000' }, 'S3_ACCESS_KEY'],
     [{ ADMIN_API_KEY: 'short' }, 'ADMIN_API_KEY'],
     [{ CACHE_TTL_SECONDS: '-1' }, 'CACHE_TTL_SECONDS'],
+    [{ HTTP_HEADERS_TIMEOUT_SECONDS: '0' }, 'HTTP_HEADERS_TIMEOUT_SECONDS'],
+    [{ HTTP_MAX_HEADER_BYTES: '100' }, 'HTTP_MAX_HEADER_BYTES'],
     [{ PUBLIC_BASE_URL: 'ota.example.com' }, 'PUBLIC_BASE_URL'],
   ])('names the bad variable in %j', (env, variable) => {
     expect(() => parseEnvironment(env)).toThrow(ConfigError);

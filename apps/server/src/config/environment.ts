@@ -52,6 +52,41 @@ export class EnvironmentVariables {
   @IsString()
   BIND_ADDRESS: string = '0.0.0.0';
 
+  @Env('Seconds a client has to send the request line and headers (a slow sender is answered 408)', { default: '60' })
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(3600)
+  HTTP_HEADERS_TIMEOUT_SECONDS: number = 60;
+
+  @Env('Seconds a client has to send a whole request, body included; 0: no limit, so a slow multi-GB upload is not cut while it flows (HTTP_IDLE_TIMEOUT_SECONDS still cuts a stalled one)', { default: '0' })
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(7 * 24 * 3600)
+  HTTP_REQUEST_TIMEOUT_SECONDS: number = 0;
+
+  @Env('Seconds a connection may carry nothing while the appliance waits for the client (a stalled upload or a download nobody reads); not counted while the appliance works on a received request', { default: '120' })
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(86_400)
+  HTTP_IDLE_TIMEOUT_SECONDS: number = 120;
+
+  @Env('Seconds an idle keep-alive connection stays open between requests; longer than the 60 s of nginx upstream keepalive and AWS ALB, so the proxy closes first', { default: '65' })
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(3600)
+  HTTP_KEEP_ALIVE_TIMEOUT_SECONDS: number = 65;
+
+  @Env('Largest request line plus headers, in bytes (larger: 431); an If-None-Match of PACKAGE_MAX_HASHES hashes takes about 67 bytes each', { default: '16384' })
+  @Transform(toInt)
+  @IsInt()
+  @Min(4096)
+  @Max(1024 * 1024)
+  HTTP_MAX_HEADER_BYTES: number = 16 * 1024;
+
   @Env('MQTT over TCP port of the embedded broker', { default: '1883' })
   @Transform(toInt)
   @IsInt()
@@ -173,11 +208,44 @@ export class EnvironmentVariables {
   @Max(1000)
   PACKAGE_MAX_HASHES: number = 64;
 
+  @Env(
+    'Memory for encoded GET /package answers, in bytes, reused until the catalog changes (identical checks skip the decision); 0 turns the cache off',
+    { default: '16777216' },
+  )
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  PACKAGE_CACHE_BYTES: number = 16 * 1024 ** 2;
+
   @Env('Largest accepted upload, in bytes', { default: '4294967296' })
   @Transform(toInt)
   @IsInt()
   @Min(1)
   MAX_UPLOAD_BYTES: number = 4 * 1024 ** 3;
+
+  @Env('Deepest JSON (objects and arrays nested) accepted in a request body or an MQTT message; deeper is refused with 400', { default: '32' })
+  @Transform(toInt)
+  @IsInt()
+  @Min(4)
+  @Max(256)
+  MAX_JSON_DEPTH: number = 32;
+
+  @Env(
+    'Free bytes DATA_DIR must keep (filesystem store, embedded database): below it /readyz answers 503 and uploads 507; 0 turns the floor off',
+    { default: '268435456' },
+  )
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  STORAGE_MIN_FREE_BYTES: number = 256 * 1024 ** 2;
+
+  @Env('Age in seconds after which a temporary upload that another replica could still own is removed at start (S3, or a DATA_DIR shared without the lock)', {
+    default: '86400',
+  })
+  @Transform(toInt)
+  @IsInt()
+  @Min(60)
+  UPLOAD_ORPHAN_AGE_SECONDS: number = 24 * 60 * 60;
 
   @Env('PEM certificate (chain) file for MQTT over TLS; with MQTT_TLS_KEY, the TCP listener speaks TLS')
   @Transform(emptyToUndefined)
@@ -290,6 +358,9 @@ export function parseEnvironment(env: NodeJS.ProcessEnv): EnvironmentVariables {
     throw new ConfigError([
       `MAX_UPLOAD_BYTES (${parsed.MAX_UPLOAD_BYTES}) is more than S3 can take in 10,000 parts of S3_PART_SIZE_BYTES (${parsed.S3_PART_SIZE_BYTES}): raise S3_PART_SIZE_BYTES`,
     ]);
+  }
+  if (parsed.HTTP_REQUEST_TIMEOUT_SECONDS > 0 && parsed.HTTP_REQUEST_TIMEOUT_SECONDS < parsed.HTTP_HEADERS_TIMEOUT_SECONDS) {
+    throw new ConfigError(['HTTP_REQUEST_TIMEOUT_SECONDS: must be 0 (no limit) or at least HTTP_HEADERS_TIMEOUT_SECONDS, since the headers are part of the request']);
   }
   if (parsed.DOWNLOAD_URLS === 'presigned' && !parsed.S3_ENDPOINT) {
     throw new ConfigError(['DOWNLOAD_URLS: presigned URLs need the S3 object store (set S3_ENDPOINT) or use public']);

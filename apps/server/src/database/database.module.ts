@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { lockDataDir } from './data-dir-lock';
 import { openDataSource, runMigrations } from './data-source';
+import { DatabaseContext, UnitOfWork } from './unit-of-work';
 
 const DATA_DIR_UNLOCK = Symbol('DATA_DIR_UNLOCK');
 
@@ -54,7 +55,9 @@ class DatabaseLifecycle implements OnApplicationShutdown {
       },
     },
     DatabaseLifecycle,
+    DatabaseContext,
+    UnitOfWork,
   ],
-  exports: [DataSource],
+  exports: [DataSource, DatabaseContext, UnitOfWork],
 })
 export class DatabaseModule {}

@@ -8,6 +8,7 @@ import { StatusReportEntity } from '../devices/status-report.entity';
 import { RolloutEventEntity } from '../rollouts/rollout-event.entity';
 import { RolloutEntity } from '../rollouts/rollout.entity';
 import { ManifestEntity } from '../manifests/manifest.entity';
+import { PeerOwnerEntity } from '../peers/peer-owner.entity';
 import { PeerEntity } from '../peers/peer.entity';
 
-export const entities = [ApiKeyEntity, ComponentEntity, ArtifactEntity, ChannelEntity, DeviceEntity, DeviceInventoryEntity, StatusReportEntity, RolloutEntity, RolloutEventEntity, ManifestEntity, PeerEntity];
+export const entities = [ApiKeyEntity, ComponentEntity, ArtifactEntity, ChannelEntity, DeviceEntity, DeviceInventoryEntity, StatusReportEntity, RolloutEntity, RolloutEventEntity, ManifestEntity, PeerEntity, PeerOwnerEntity];

@@ -1,5 +1,6 @@
 import { PGlite, types, type PGliteOptions, type Results } from '@electric-sql/pglite';
 import { EventEmitter } from 'node:events';
+import { createClusterIfMissing, embeddedStartParams, useBaselineWasmCompiler } from './embedded-cluster';
 
 type Release = (error?: unknown) => void;
 type ConnectCallback = (error: unknown, client: PgliteClient | null, release: Release) => void;
@@ -63,10 +64,14 @@ class PgliteClient extends EventEmitter {
 export function createPgliteDriver(options: PGliteOptions & { dataDir: string }) {
   let instance: Promise<PGlite> | undefined;
   const open = () =>
-    (instance ??= PGlite.create({
-      ...options,
-      parsers: { ...pgCompatibleParsers, ...options.parsers },
-      serializers: { [types.BOOL]: booleanSerializer, ...options.serializers },
+    (instance ??= createClusterIfMissing(options.dataDir).then(() => {
+      useBaselineWasmCompiler();
+      return PGlite.create({
+        startParams: embeddedStartParams(PGlite.defaultStartParams),
+        ...options,
+        parsers: { ...pgCompatibleParsers, ...options.parsers },
+        serializers: { [types.BOOL]: booleanSerializer, ...options.serializers },
+      });
     }));
   const mutex = new Mutex();
 

@@ -1,8 +1,8 @@
-import { Body, Controller, Headers, HttpCode, Param, Post } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiHeader, ApiOkResponse, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { Body, Controller, HttpCode, Param, Post } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiOkResponse, ApiServiceUnavailableResponse, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { DeviceIdParams, StatusReportDto, StatusStoredResponse } from './devices.dto';
 import { DeviceService, parseStatusReport } from './devices.service';
-import { bearerToken } from '../common/bearer-token';
+import { ApiOptionalDeviceToken, DeviceToken } from '../common/device-token';
 
 
 @ApiTags('device: status')
@@ -13,12 +13,13 @@ export class DeviceStatusController {
   /** The HTTP twin of the MQTT status message. */
   @Post(':id/status')
   @HttpCode(200)
-  @ApiHeader({ name: 'Authorization', required: false, description: 'Bearer <device token>; required when DEVICE_AUTH=token' })
+  @ApiOptionalDeviceToken()
   @ApiOkResponse({ type: StatusStoredResponse })
   @ApiBadRequestResponse({ description: 'Not a valid status report' })
   @ApiUnauthorizedResponse({ description: 'DEVICE_AUTH=token and the device or its token is unknown' })
-  async report(@Param() params: DeviceIdParams, @Body() body: StatusReportDto, @Headers('authorization') authorization?: string): Promise<StatusStoredResponse> {
-    await this.devices.requireDevice(params.id, bearerToken(authorization));
+  @ApiServiceUnavailableResponse({ description: 'The database cannot be reached: nothing was stored, send the report again after Retry-After seconds' })
+  async report(@Param() params: DeviceIdParams, @Body() body: StatusReportDto, @DeviceToken() token?: string): Promise<StatusStoredResponse> {
+    await this.devices.requireDevice(params.id, token);
     return this.devices.recordStatus(params.id, parseStatusReport(body));
   }
 }

@@ -16,6 +16,13 @@ export class DeviceEntity {
   @Column({ type: 'boolean', default: false })
   registered!: boolean;
 
+  /**
+   * The `site` attribute an operator registered the device with: its peer agent may register only
+   * in this site's roster. Kept apart from `attributes`, which a device rewrites when it checks in.
+   */
+  @Column({ type: 'varchar', length: 256, nullable: true })
+  site!: string | null;
+
   @Column({ name: 'created_at', type: 'timestamptz', default: () => 'now()' })
   createdAt!: Date;
 

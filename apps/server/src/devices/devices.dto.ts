@@ -40,6 +40,7 @@ export class StatusReportDto {
 }
 
 export class DeviceIdParams {
+  @ApiProperty({ example: 'gw-0042', pattern: DEVICE_ID_PATTERN.source, description: 'The device id (1-128 letters, digits, ".", "_", ":" or "-")' })
   @Matches(DEVICE_ID_PATTERN, { message: 'device id must be 1-128 letters, digits, ".", "_", ":" or "-"' })
   id!: string;
 }
@@ -104,6 +105,8 @@ export class StatusHistoryResponse {
 }
 
 export class DeviceDetailResponse extends DeviceSummaryResponse {
+  @ApiProperty({ nullable: true, type: String, description: 'The `site` attribute the device was registered with: its peer agent may join only this site roster (null: any)' })
+  site!: string | null;
   @ApiProperty({ type: [InstalledResponse] }) installed!: InstalledResponse[];
   @ApiProperty({ type: [StatusHistoryResponse], description: 'The latest 100 status reports, newest first' }) history!: StatusHistoryResponse[];
 }

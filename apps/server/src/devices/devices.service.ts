@@ -4,8 +4,10 @@ import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { createHash, randomBytes } from 'node:crypto';
 import { DataSource, MoreThan, type EntityManager } from 'typeorm';
+import { NAME_PATTERN } from '../artifacts/names';
 import { conflict, DomainError, invalidInput, notFound } from '../common/domain-error';
 import { AppConfig } from '../config/app-config';
+import { unavailableIfDatabaseDown } from '../database/driver-errors';
 import { DeviceInventoryEntity } from './device-inventory.entity';
 import { DeviceEntity } from './device.entity';
 import { DEVICE_ID_PATTERN, StatusReportDto } from './devices.dto';
@@ -78,6 +80,8 @@ export class DeviceService {
   /**
    * Stores a status report and, for `installed`, the device's inventory. The same report
    * delivered again (same reportId, or the same content within ten minutes) is stored once.
+   * While the database is down this throws Unavailable (HTTP 503 with Retry-After): the device
+   * still holds the report and sends it again, which costs nothing thanks to the deduplication.
    */
   async recordStatus(deviceId: string, report: StatusReportDto, now = Date.now()): Promise<StatusReceipt> {
     validDeviceId(deviceId);
@@ -103,13 +107,20 @@ export class DeviceService {
         );
       }
       return { stored };
+    }).catch((error: unknown) => {
+      throw unavailableIfDatabaseDown(error, 'the status report was not stored');
     });
   }
 
   /** Whether `token` is the current token of a registered device. */
   async authenticate(deviceId: string, token: string | undefined): Promise<boolean> {
     if (!token || !DEVICE_ID_PATTERN.test(deviceId)) return false;
-    const device = await this.dataSource.getRepository(DeviceEntity).findOneBy({ id: deviceId });
+    const device = await this.dataSource
+      .getRepository(DeviceEntity)
+      .findOneBy({ id: deviceId })
+      .catch((error: unknown) => {
+        throw unavailableIfDatabaseDown(error, 'the device token cannot be checked');
+      });
     return !!device?.tokenHash && device.tokenHash === sha256(token);
   }
 
@@ -147,22 +158,35 @@ export class DeviceService {
     });
   }
 
-  /** Registers a device and answers its token, which is stored only as a hash. */
+  /**
+   * Registers a device and answers its token, which is stored only as a hash. Its `site` attribute,
+   * if any, is also kept apart: the site roster lets its peer agent register only there.
+   */
   async register(deviceId: string, attributes?: Record<string, unknown>): Promise<{ id: string; token: string }> {
     validDeviceId(deviceId);
     const clean = validAttributes(attributes);
+    const site = clean.site ?? null;
+    if (site !== null && !NAME_PATTERN.test(site)) {
+      throw invalidInput('attribute site must be a site id as peer agents register with: 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit');
+    }
     const token = `dev_${randomBytes(24).toString('base64url')}`;
     await this.dataSource.transaction(async (manager) => {
       const devices = manager.getRepository(DeviceEntity);
       const existing = await devices.findOneBy({ id: deviceId });
       if (existing?.registered) throw conflict(`device ${deviceId} is already registered; rotate its token with POST /api/v1/devices/${deviceId}/token`);
       if (existing) {
-        await devices.update({ id: deviceId }, { registered: true, tokenHash: sha256(token), attributes: { ...existing.attributes, ...clean } });
+        await devices.update({ id: deviceId }, { registered: true, tokenHash: sha256(token), attributes: { ...existing.attributes, ...clean }, site });
       } else {
-        await devices.insert({ id: deviceId, registered: true, tokenHash: sha256(token), attributes: clean });
+        await devices.insert({ id: deviceId, registered: true, tokenHash: sha256(token), attributes: clean, site });
       }
     });
     return { id: deviceId, token };
+  }
+
+  /** The site a registered device was registered in (its `site` attribute then), or null when none was named. */
+  async registeredSite(deviceId: string): Promise<string | null> {
+    const device = await this.dataSource.getRepository(DeviceEntity).findOne({ select: { site: true }, where: { id: deviceId, registered: true } });
+    return device?.site ?? null;
   }
 
   async rotateToken(deviceId: string): Promise<{ id: string; token: string }> {
@@ -196,6 +220,7 @@ export class DeviceService {
       id: device.id,
       attributes: device.attributes,
       registered: device.registered,
+      site: device.site,
       createdAt: device.createdAt,
       lastSeenAt: device.lastSeenAt,
       installed: installed.map((i) => ({ component: i.component, version: i.version, updatedAt: i.updatedAt })),

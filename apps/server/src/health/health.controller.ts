@@ -3,6 +3,7 @@ import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/s
 import type { Response } from 'express';
 import { DataSource } from 'typeorm';
 import { ObjectStore } from '../storage/object-store';
+import { StorageSpace } from '../storage/storage-space';
 
 const CHECK_TIMEOUT_MS = 3000;
 
@@ -27,6 +28,7 @@ export class HealthController {
   constructor(
     private readonly dataSource: DataSource,
     private readonly store: ObjectStore,
+    private readonly space: StorageSpace,
   ) {}
 
   @Get('healthz')
@@ -38,14 +40,19 @@ export class HealthController {
 
   @Get('readyz')
   @Header('Cache-Control', 'no-store')
-  @ApiOkResponse({ description: 'The database and the object store answer' })
-  @ApiServiceUnavailableResponse({ description: 'A dependency does not answer; the body says which' })
+  @ApiOkResponse({ description: 'The database and the object store answer, and DATA_DIR has at least STORAGE_MIN_FREE_BYTES free' })
+  @ApiServiceUnavailableResponse({ description: 'A dependency does not answer, or DATA_DIR is short of space; the body says which' })
   async readyz(@Res({ passthrough: true }) response: Response): Promise<{ status: string; checks: Record<string, string> }> {
-    const checks = Object.fromEntries(
-      await Promise.all([check('database', () => this.dataSource.query('SELECT 1')), check('storage', () => this.store.ping())]),
-    );
+    const probes = [check('database', () => this.dataSource.query('SELECT 1')), check('storage', () => this.store.ping())];
+    if (this.space.watches) probes.push(check('disk', () => this.diskHasRoom()));
+    const checks = Object.fromEntries(await Promise.all(probes));
     const ready = Object.values(checks).every((result) => result === 'ok');
     response.status(ready ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE);
     return { status: ready ? 'ready' : 'not ready', checks };
+  }
+
+  private async diskHasRoom(): Promise<void> {
+    const shortage = await this.space.shortage();
+    if (shortage) throw new Error(shortage);
   }
 }

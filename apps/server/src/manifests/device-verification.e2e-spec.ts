@@ -1,13 +1,13 @@
+import { canonicalJson, chunkCount, ManifestRejectedError, verifySignedManifest, type KeyLookup, type Manifest } from '@app/manifest';
 import { execFile } from 'node:child_process';
-import { createHash, generateKeyPairSync, sign } from 'node:crypto';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { createHash, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { startTestApp, type TestApp } from '../../../../test/support/app';
 import { upload } from '../../../../test/support/http';
 import { makeTempDir } from '../../../../test/support/temp-dir';
-import { loadCanonicalize } from './canonical-json';
 
 /** The examples of docs/device-verification.md, run as a device maker would run them. */
 const EXAMPLES = join(__dirname, '..', '..', '..', '..', 'docs', 'examples');
@@ -25,6 +25,29 @@ function run(command: string, args: string[]): Promise<Run> {
       resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
+}
+
+/**
+ * Every field of libs/manifest's Manifest (the compiler insists on all of them and no other). The
+ * TypeScript example is standalone on purpose, for device makers to copy: it imports nothing of
+ * this repository, so these tests check that it still agrees with the library.
+ */
+const MANIFEST_FIELDS: Record<keyof Manifest, true> = { component: true, version: true, sha256: true, md5: true, size: true, chunkSize: true, chunks: true, createdAt: true, keyId: true };
+
+/** libs/manifest's verdict, with the keys the example pinned. */
+function libraryAccepts(body: string, sha256: string, pinnedKeysFile: string): boolean {
+  const pinned = (JSON.parse(readFileSync(pinnedKeysFile, 'utf8')) as { keys: { keyId: string; publicKey: string }[] }).keys;
+  const byId = new Map<string, KeyObject>(
+    pinned.map(({ keyId, publicKey }) => [keyId, createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(publicKey, 'base64').toString('base64url') }, format: 'jwk' })]),
+  );
+  const keys: KeyLookup = { get: (keyId) => byId.get(keyId) };
+  try {
+    verifySignedManifest(JSON.parse(body), sha256, keys);
+    return true;
+  } catch (error) {
+    if (error instanceof ManifestRejectedError) return false;
+    throw error;
+  }
 }
 
 const typescriptExample = (...args: string[]) => run(process.execPath, ['--disable-warning=ExperimentalWarning', join(EXAMPLES, 'verify-manifest.mts'), ...args]);
@@ -111,6 +134,29 @@ describe('device verification examples (docs/device-verification.md)', () => {
       expect(result.code).toBe(1);
       expect(result.stderr).toMatch(/^NOT verified: manifest signed by key [0-9a-f]{16}, which is not pinned\n$/);
     });
+
+    it('agrees with libs/manifest: the same fields, the same chunk count, the same verdict on every manifest', async () => {
+      const declared = /export interface Manifest \{([^}]*)\}/.exec(readFileSync(join(EXAMPLES, 'verify-manifest.mts'), 'utf8'))![1];
+      const exampleFields = [...declared.matchAll(/^\s*(\w+)\??:/gm)].map((match) => match[1]);
+      expect(exampleFields.sort()).toEqual(Object.keys(MANIFEST_FIELDS).sort());
+      const genuine = await genuineWith(() => undefined);
+      const { manifest } = JSON.parse(genuine) as { manifest: Manifest };
+      expect(Object.keys(manifest).sort()).toEqual(Object.keys(MANIFEST_FIELDS).sort());
+      expect(manifest.chunks).toHaveLength(chunkCount(manifest.size, manifest.chunkSize));
+
+      const shown: [string, string][] = [
+        ['genuine', genuine],
+        ['changed after signing', await genuineWith((s) => void (s.manifest.size = 1))],
+        ['a flipped signature bit', await genuineWith((s) => void (s.signature = flipBit(s.signature)))],
+        ["another artifact's", await genuineWith((s) => void (s.manifest.sha256 = '0'.repeat(64)))],
+        ['signed by a key not pinned', await signedByStranger()],
+      ];
+      for (const [label, body] of shown) {
+        tampered = body;
+        const example = (await typescriptExample('verify', tampererUrl, keys, firmware)).code === 0;
+        expect({ label, example, library: libraryAccepts(body, sha256, keys) }).toEqual({ label, example: label === 'genuine', library: label === 'genuine' });
+      }
+    });
   });
 
   describe('with openssl and sha256sum', () => {
@@ -159,10 +205,9 @@ describe('device verification examples (docs/device-verification.md)', () => {
   async function signedByStranger(): Promise<string> {
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x as string, 'base64url');
-    const canonicalize = await loadCanonicalize();
     const signed = (await (await fetch(manifestUrl)).json()) as { manifest: Record<string, unknown>; signature: string };
     signed.manifest.keyId = createHash('sha256').update(raw).digest('hex').slice(0, 16);
-    signed.signature = sign(null, Buffer.from(canonicalize(signed.manifest)!), privateKey).toString('base64');
+    signed.signature = sign(null, Buffer.from(canonicalJson(signed.manifest)), privateKey).toString('base64');
     return JSON.stringify(signed);
   }
 });

@@ -1,8 +1,11 @@
+import { canonicalJson } from '@app/manifest';
 import { Injectable, Logger } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
+import { CatalogService } from '../catalog/catalog.service';
 import { DomainError, notFound } from '../common/domain-error';
-import { loadCanonicalize } from './canonical-json';
+import { isDatabaseUnavailable, isForeignKeyViolation, unavailableIfDatabaseDown } from '../database/driver-errors';
 import { bodyEtag, buildManifest, ChunkHashesMismatchError, signedManifestBody, type ManifestSource } from './manifest';
+import { ByteBoundedLru } from './manifest-cache';
 import { SigningKeys, type PublicSigningKey } from './signing-keys';
 
 /** A signed manifest as served: the exact body and its ETag. */
@@ -12,10 +15,16 @@ export interface ServedManifest {
   keyId: string;
 }
 
+/** A served manifest as kept in memory, with the artifact it names. */
+interface CachedManifest extends ServedManifest {
+  artifactId: string;
+}
+
 interface StoredManifestRow {
   manifest: string;
   signature: string;
   key_id: string;
+  artifact_id: string;
 }
 
 interface ArtifactRow {
@@ -32,11 +41,11 @@ interface ArtifactRow {
 
 /** Attempts when the artifact a manifest was being built for is deleted at that moment. */
 const BUILD_ATTEMPTS = 3;
-
-function isForeignKeyViolation(error: unknown): boolean {
-  const driverError = (error as { driverError?: { code?: string }; code?: string }) ?? {};
-  return driverError.driverError?.code === '23503' || driverError.code === '23503';
-}
+/**
+ * Bytes of served manifests kept in memory. A manifest lists one hash per chunk: a 1 GiB artifact
+ * in 1 MiB chunks has one of about 70 kB, so a few hundred large ones (thousands of small) fit.
+ */
+const CACHE_BYTES = 16 * 1024 * 1024;
 
 /**
  * Signed manifests. Each is built once, on the first request for its content hash, and stored:
@@ -47,14 +56,23 @@ function isForeignKeyViolation(error: unknown): boolean {
  * When one binary is stored under several component versions, the manifest names the first stored
  * of them; if that version is deleted, its manifest goes with it and the next request builds one
  * for the oldest version that remains.
+ *
+ * Served manifests are also kept in a bounded in-memory cache, so that devices fetch them without
+ * a query and while the database is down. An entry is served only while the catalog still names
+ * the artifact it was built for as the binary's first, which is exactly when the stored one is
+ * still the same (Ed25519 signatures are deterministic and `createdAt` is the artifact's). A
+ * manifest not read since this process started cannot be served during an outage: that is a 503.
  */
 @Injectable()
 export class ManifestService {
   private readonly logger = new Logger(ManifestService.name);
 
+  private readonly cache = new ByteBoundedLru<CachedManifest>(CACHE_BYTES);
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly keys: SigningKeys,
+    private readonly catalog: CatalogService,
   ) {}
 
   /** The public keys devices verify manifests with, the current one first. */
@@ -64,6 +82,20 @@ export class ManifestService {
 
   /** The signed manifest of the artifact with this SHA-256 (lower-case hex); NotFound when none has it. */
   async signedManifest(sha256: string): Promise<ServedManifest> {
+    const cached = this.cache.get(sha256);
+    if (cached && this.keys.isActive(cached.keyId) && this.catalog.binary(sha256)?.artifactId === cached.artifactId) return cached;
+    let manifest: CachedManifest;
+    try {
+      manifest = await this.loadOrBuild(sha256);
+    } catch (error) {
+      if (isDatabaseUnavailable(error) && !this.catalog.binary(sha256)) throw notFound(`no artifact has sha256 ${sha256}`);
+      throw unavailableIfDatabaseDown(error, `the manifest of ${sha256} is not in this replica's memory`);
+    }
+    this.cache.set(sha256, manifest, manifest.body.length);
+    return manifest;
+  }
+
+  private async loadOrBuild(sha256: string): Promise<CachedManifest> {
     const stored = await this.findStored(this.dataSource.manager, sha256);
     if (stored && this.keys.isActive(stored.key_id)) return this.served(stored);
     for (let attempt = 1; ; attempt++) {
@@ -77,13 +109,13 @@ export class ManifestService {
     }
   }
 
-  private served(row: StoredManifestRow): ServedManifest {
+  private served(row: StoredManifestRow): CachedManifest {
     const body = signedManifestBody(row.manifest, row.signature);
-    return { body, etag: bodyEtag(body), keyId: row.key_id };
+    return { body, etag: bodyEtag(body), keyId: row.key_id, artifactId: row.artifact_id };
   }
 
   private async findStored(manager: EntityManager, sha256: string): Promise<StoredManifestRow | undefined> {
-    const rows: StoredManifestRow[] = await manager.query(`SELECT manifest, signature, key_id FROM manifests WHERE sha256 = $1`, [sha256]);
+    const rows: StoredManifestRow[] = await manager.query(`SELECT manifest, signature, key_id, artifact_id FROM manifests WHERE sha256 = $1`, [sha256]);
     return rows[0];
   }
 
@@ -91,7 +123,7 @@ export class ManifestService {
    * Builds, signs and stores the manifest under a per-hash lock, so that replicas asked at the
    * same moment sign once; the others find the stored one once the lock is theirs.
    */
-  private async build(manager: EntityManager, sha256: string): Promise<ServedManifest> {
+  private async build(manager: EntityManager, sha256: string): Promise<CachedManifest> {
     await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`manifest:${sha256}`]);
     const stored = await this.findStored(manager, sha256);
     if (stored && this.keys.isActive(stored.key_id)) return this.served(stored);
@@ -119,8 +151,7 @@ export class ManifestService {
     };
     let canonical: string;
     try {
-      const canonicalize = await loadCanonicalize();
-      canonical = canonicalize(buildManifest(source, this.keys.currentKeyId))!;
+      canonical = canonicalJson(buildManifest(source, this.keys.currentKeyId));
     } catch (error) {
       if (error instanceof ChunkHashesMismatchError) {
         this.logger.error(error.message);
@@ -136,6 +167,6 @@ export class ManifestService {
       [sha256, artifact.id, this.keys.currentKeyId, canonical, signature],
     );
     if (stored) this.logger.log(`manifest of ${sha256} was signed by retired key ${stored.key_id}; signed again with ${this.keys.currentKeyId}`);
-    return this.served({ manifest: canonical, signature, key_id: this.keys.currentKeyId });
+    return this.served({ manifest: canonical, signature, key_id: this.keys.currentKeyId, artifact_id: artifact.id });
   }
 }

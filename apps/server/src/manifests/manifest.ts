@@ -1,24 +1,5 @@
+import { chunkCount, type Manifest } from '@app/manifest';
 import { createHash } from 'node:crypto';
-
-/**
- * The signed statement about one artifact (ARCHITECTURE "Manifest"). Devices and peer agents
- * verify it with a pinned key, then every chunk and the whole file against it: whoever carried the
- * bytes (a peer, a CDN, a cache) does not matter.
- */
-export interface Manifest {
-  component: string;
-  version: string;
-  sha256: string;
-  md5: string;
-  size: number;
-  chunkSize: number;
-  /** SHA-256 (hex) of each chunkSize slice of the file, in order; the last may be short. */
-  chunks: string[];
-  /** When the artifact was stored (ISO 8601, UTC). */
-  createdAt: string;
-  /** The key that signed it (see GET /keys). */
-  keyId: string;
-}
 
 /** What a manifest is built from: the first stored artifact with these bytes. */
 export interface ManifestSource {
@@ -36,10 +17,6 @@ export interface ManifestSource {
 /** The stored chunk hashes do not fit the artifact: a fault of the data, not of the request. */
 export class ChunkHashesMismatchError extends Error {
   override readonly name = 'ChunkHashesMismatchError';
-}
-
-export function chunkCount(size: number, chunkSize: number): number {
-  return Math.ceil(size / chunkSize);
 }
 
 export function buildManifest(source: ManifestSource, keyId: string): Manifest {

@@ -1,6 +1,7 @@
+import type { Manifest, SignedManifest } from '@app/manifest';
 import { ApiProperty } from '@nestjs/swagger';
 
-export class ManifestDto {
+export class ManifestDto implements Manifest {
   @ApiProperty({ example: 'os_armv8' }) component!: string;
   @ApiProperty({ example: '6.15.008' }) version!: string;
   @ApiProperty({ example: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' }) sha256!: string;
@@ -12,7 +13,7 @@ export class ManifestDto {
   @ApiProperty({ example: '3f1c0e9a7b2d4c55', description: 'The signing key (GET /keys)' }) keyId!: string;
 }
 
-export class SignedManifestResponse {
+export class SignedManifestResponse implements SignedManifest {
   @ApiProperty({ type: ManifestDto }) manifest!: ManifestDto;
 
   @ApiProperty({

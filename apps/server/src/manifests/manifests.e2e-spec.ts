@@ -1,3 +1,4 @@
+import { canonicalJson, type Manifest } from '@app/manifest';
 import { createHash, createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -5,8 +6,6 @@ import { Client } from 'pg';
 import { startTestApp, type TestApp } from '../../../../test/support/app';
 import { getJson, upload } from '../../../../test/support/http';
 import { makeTempDir } from '../../../../test/support/temp-dir';
-import { loadCanonicalize } from './canonical-json';
-import type { Manifest } from './manifest';
 
 const CHUNK = 64 * 1024;
 
@@ -47,8 +46,7 @@ async function manifestOf(appliance: TestApp, sha256: string): Promise<{ status:
 async function verifies(signed: { manifest: Manifest; signature: string }, keys: KeyEntry[]): Promise<boolean> {
   const key = keys.find((k) => k.keyId === signed.manifest.keyId);
   if (!key) return false;
-  const canonicalize = await loadCanonicalize();
-  return verify(null, Buffer.from(canonicalize(signed.manifest)!, 'utf8'), createPublicKey(key.publicKeyPem), Buffer.from(signed.signature, 'base64'));
+  return verify(null, Buffer.from(canonicalJson(signed.manifest), 'utf8'), createPublicKey(key.publicKeyPem), Buffer.from(signed.signature, 'base64'));
 }
 
 describe.each(['postgres', 'embedded'] as const)('signed manifests and signing keys (%s database)', (database) => {
@@ -103,8 +101,7 @@ describe.each(['postgres', 'embedded'] as const)('signed manifests and signing k
     const data = binary(CHUNK, 2);
     const { body } = await upload(appliance.url, 'modemFW', 'v2.0.0-rc.1', data);
     const { text } = await manifestOf(appliance, body.sha256);
-    const canonicalize = await loadCanonicalize();
-    expect(text).toBe(canonicalize(JSON.parse(text)));
+    expect(text).toBe(canonicalJson(JSON.parse(text)));
     const signedBytes = /^\{"manifest":(.*),"signature":"[A-Za-z0-9+/=]+"\}$/.exec(text)![1];
     const [key] = await keysOf(appliance);
     expect(verify(null, Buffer.from(signedBytes), createPublicKey(key.publicKeyPem), Buffer.from(JSON.parse(text).signature, 'base64'))).toBe(true);
@@ -187,8 +184,11 @@ describe('manifests across replicas and key rotation', () => {
     await db.connect();
     try {
       expect((await db.query('DELETE FROM manifests WHERE sha256 = $1', [body.sha256])).rowCount).toBe(1);
+      // A replica that never served it (this one still holds it in memory).
+      const fresh = await startTestApp({ replicaOf: first });
+      replicas.push(fresh);
       // Ed25519 signatures are deterministic and createdAt is the artifact's: nothing a cache holds goes stale.
-      expect((await manifestOf(first, body.sha256)).text).toBe(served);
+      expect((await manifestOf(fresh, body.sha256)).text).toBe(served);
       expect((await db.query('SELECT count(*)::int AS n FROM manifests WHERE sha256 = $1', [body.sha256])).rows[0].n).toBe(1);
     } finally {
       await db.end();

@@ -1,4 +1,5 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { keyIdOf, rawPublicKey } from '@app/manifest';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
@@ -26,18 +27,9 @@ export class SigningKeyError extends Error {
 const READ_RETRIES = 20;
 const READ_RETRY_MS = 100;
 
-function rawPublicKey(key: KeyObject): Buffer {
-  return Buffer.from(key.export({ format: 'jwk' }).x as string, 'base64url');
-}
-
-/** keyId as devices and peer agents compute it: the first 16 hex digits of SHA-256 of the raw key. */
-export function keyIdOf(publicKey: KeyObject): string {
-  return createHash('sha256').update(rawPublicKey(publicKey)).digest('hex').slice(0, 16);
-}
-
 function describe(publicKey: KeyObject, current: boolean): PublicSigningKey {
   return {
-    keyId: keyIdOf(publicKey),
+    keyId: keyIdOf(rawPublicKey(publicKey)),
     algorithm: 'Ed25519',
     publicKey: rawPublicKey(publicKey).toString('base64'),
     publicKeyPem: publicKey.export({ format: 'pem', type: 'spki' }).toString(),

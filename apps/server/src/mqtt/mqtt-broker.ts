@@ -15,6 +15,8 @@ export const deviceTopic = (deviceId: string, leaf: 'check' | 'status' | 'offer'
 /** Client ids become topic levels: no `/`, `+` or `#`, as device ids everywhere else. */
 const CLIENT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 const DEVICE_TOPIC = /^ota\/v1\/devices\/([^/]+)\/(check|status)$/;
+/** A connected device that only pings is reported as seen again at most this often. */
+const SEEN_REFRESH_MS = 5 * 60_000;
 
 export interface BrokerSettings {
   host: string;
@@ -34,7 +36,8 @@ export interface BrokerHooks {
   authenticate(deviceId: string, username: string | undefined, password: string | undefined): Promise<boolean>;
   /** A device published on its own check or status topic. For QoS 1 the PUBACK waits for this. */
   deviceMessage(deviceId: string, kind: DeviceMessageKind, payload: Buffer): Promise<void>;
-  connected(deviceId: string): void;
+  /** A device connected, or is still connected (keep-alive pings, reported at most every SEEN_REFRESH_MS). */
+  seen(deviceId: string): void;
   /** A client was cut off or refused; `reason` is a short label for metrics. */
   refused(reason: 'auth' | 'client-id' | 'max-connections' | 'publish-denied' | 'rate-limit' | 'packet-too-large' | 'subscribe-denied'): void;
 }
@@ -55,6 +58,9 @@ export class MqttBroker {
   private http?: HttpServer;
   private ws?: WebSocketServer;
   private readonly rates = new WeakMap<Client, TokenBucket>();
+  /** The client id each connection sent: Aedes replaces an empty one with `aedes_<uuid>` before any other hook. */
+  private readonly requestedIds = new WeakMap<Client, string>();
+  private readonly lastSeen = new WeakMap<Client, number>();
   private readonly redisConnections: { quit(): Promise<unknown> }[] = [];
   private aedes!: Aedes;
 
@@ -75,6 +81,10 @@ export class MqttBroker {
       broker.redisConnections.push(conn, { quit: () => new Promise((resolve) => mq.close(() => resolve(undefined))) });
     }
     broker.aedes = await Aedes.createBroker(options);
+    broker.aedes.on('clientReady', (client) => broker.reportSeen(client));
+    broker.aedes.on('ping', (_packet, client) => {
+      if (Date.now() - (broker.lastSeen.get(client) ?? 0) >= SEEN_REFRESH_MS) broker.reportSeen(client);
+    });
     await broker.listen();
     return broker;
   }
@@ -82,7 +92,8 @@ export class MqttBroker {
   private handlers(): Partial<AedesOptions> {
     const { settings, hooks } = this;
     return {
-      preConnect: (_client, _packet, callback) => {
+      preConnect: (client, packet, callback) => {
+        this.requestedIds.set(client, packet.clientId);
         if (this.aedes.connectedClients >= settings.maxConnections) {
           hooks.refused('max-connections');
           callback(null, false);
@@ -91,7 +102,8 @@ export class MqttBroker {
         callback(null, true);
       },
       authenticate: (client, username, password, callback) => {
-        if (!CLIENT_ID_PATTERN.test(client.id ?? '')) {
+        // An empty id is refused too (MQTT-3.1.3-8 for persistent sessions; always, here): it cannot name a device.
+        if (!CLIENT_ID_PATTERN.test(this.requestedIds.get(client) ?? '')) {
           hooks.refused('client-id');
           callback(authError('client id must be a device id: 1-128 letters, digits, ".", "_", ":" or "-"', 2), false);
           return;
@@ -108,10 +120,13 @@ export class MqttBroker {
         // The appliance publishes through the broker in-process (no client): offers and announcements.
         if (!client) return callback(null);
         const match = DEVICE_TOPIC.exec(packet.topic);
-        if (!match || match[1] !== client.id || packet.retain) {
+        if (!match || match[1] !== client.id) {
           hooks.refused('publish-denied');
           return callback(new Error(`${client.id} may not publish to ${packet.topic}`));
         }
+        // Nobody may subscribe to a device's check or status topic, so a retained copy could never be
+        // delivered: the message is handled like any other and not kept.
+        packet.retain = false;
         let bucket = this.rates.get(client);
         if (!bucket) this.rates.set(client, (bucket = new TokenBucket(settings.maxPublishPerSecond, 2 * settings.maxPublishPerSecond)));
         if (!bucket.take()) {
@@ -140,6 +155,11 @@ export class MqttBroker {
         );
       },
     };
+  }
+
+  private reportSeen(client: Client): void {
+    this.lastSeen.set(client, Date.now());
+    this.hooks.seen(client.id);
   }
 
   /** Hands a connection to the broker with its inbound bytes going through the packet-size guard. */

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
@@ -7,6 +8,7 @@ import { startTestApp, type TestApp } from '../../../../test/support/app';
 import { getJson, sendJson } from '../../../../test/support/http';
 import { closed, connectDevice, endAll, nextMessage, publish, subscribe } from '../../../../test/support/mqtt';
 import { loadSampleData, type SampleArtifact } from '../../../../test/support/sample';
+import { until } from '../../../../test/support/wait';
 import { AnnounceService } from './announce.service';
 import { MqttService } from './mqtt.service';
 
@@ -62,7 +64,7 @@ describe('MQTT device channel (embedded broker)', () => {
   });
 
   it('works with Debian’s mosquitto_pub and mosquitto_sub as the device', async () => {
-    const base = ['-h', '127.0.0.1', '-p', String(port), '-i', 'shell-dev', '-q', '1', '-c'];
+    const base = ['-V', '311', '-h', '127.0.0.1', '-p', String(port), '-i', 'shell-dev', '-q', '1', '-c'];
     // A persistent session keeps the offer for the device while it publishes its check.
     await run('mosquitto_sub', [...base, '-t', 'ota/v1/devices/shell-dev/offer', '-E']);
     await run('mosquitto_pub', [...base, '-t', 'ota/v1/devices/shell-dev/check', '-m', '{"requestId":"sh","attributes":{"cpuArch":"armv8","os":"beta"},"installed":[]}']);
@@ -71,6 +73,15 @@ describe('MQTT device channel (embedded broker)', () => {
 
     await run('mosquitto_pub', [...base, '-t', 'ota/v1/devices/shell-dev/status', '-m', '{"component":"os_armv8","version":"2.0.0","state":"installed"}']);
     await expectEventually(async () => (await getJson(`${appliance.url}/api/v1/devices/shell-dev`)).body?.installed, [expect.objectContaining({ component: 'os_armv8', version: '2.0.0' })]);
+  });
+
+  it('answers a check sent by Debian’s mosquitto_rr -V 311, as docs/mqtt.md shows', async () => {
+    const { stdout } = await run('mosquitto_rr', [
+      ...['-V', '311', '-h', '127.0.0.1', '-p', String(port), '-i', 'rr-311', '-q', '1'],
+      ...['-t', 'ota/v1/devices/rr-311/check', '-e', 'ota/v1/devices/rr-311/offer', '-W', '10'],
+      ...['-m', '{"requestId":"rr","attributes":{"cpuArch":"armv8"},"installed":[]}'],
+    ]);
+    expect(JSON.parse(stdout)).toMatchObject({ requestId: 'rr', status: 200, components: { os_armv8: { latestVersion: '1.1.0' } } });
   });
 
   it.each([
@@ -178,6 +189,53 @@ describe('MQTT device channel (embedded broker)', () => {
     await expect(connectDevice(tcpUrl, 'bad/id')).rejects.toThrow(/Identifier rejected|identifier/i);
   });
 
+  it('refuses an empty client id with CONNACK 2 (MQTT-3.1.3-8), which Aedes would otherwise replace with a random one', async () => {
+    await expect(connectDevice(tcpUrl, '')).rejects.toThrow(/Identifier rejected/i);
+    // mqtt.js and mosquitto_sub refuse to send an empty id without a clean session: raw CONNECT packets.
+    expect(await rawConnect(port, { clientId: '', clean: true })).toBe(2);
+    expect(await rawConnect(port, { clientId: '', clean: false })).toBe(2);
+    expect(await rawConnect(port, { clientId: 'raw-dev', clean: false })).toBe(0);
+  });
+
+  it('refuses MQTT 5.0 with a CONNACK, cleanly', async () => {
+    await expect(connectDevice(tcpUrl, 'v5-dev', { protocolVersion: 5 })).rejects.toThrow(/protocol version/i);
+    // mosquitto_rr speaks 5.0 unless told -V 311.
+    const v5 = run('mosquitto_rr', ['-h', '127.0.0.1', '-p', String(port), '-i', 'rr-dev', '-t', 'ota/v1/devices/rr-dev/check', '-e', 'ota/v1/devices/rr-dev/offer', '-m', '{}', '-W', '5']);
+    await expect(v5).rejects.toMatchObject({ stderr: expect.stringMatching(/unsupported protocol version/i) });
+  });
+
+  it('marks a device that only holds a subscription as seen', async () => {
+    const device = await connectDevice(tcpUrl, 'quiet-listener');
+    try {
+      await subscribe(device, 'ota/v1/announce');
+      const seen = await until(
+        () => getJson(`${appliance.url}/api/v1/devices/quiet-listener`),
+        (answer) => answer.status === 200 && typeof answer.body?.lastSeenAt === 'string',
+      );
+      expect(seen.body).toMatchObject({ id: 'quiet-listener', lastSeenAt: expect.any(String) });
+    } finally {
+      await endAll(device);
+    }
+  });
+
+  it('answers a retained check like any other, keeps the device connected and retains nothing', async () => {
+    const device = await connectDevice(tcpUrl, 'retaining-dev');
+    try {
+      await subscribe(device, 'ota/v1/devices/retaining-dev/offer');
+      const offer = nextMessage(device, 'ota/v1/devices/retaining-dev/offer');
+      device.publish('ota/v1/devices/retaining-dev/check', JSON.stringify({ requestId: 'kept?', attributes: { cpuArch: 'armv8' }, installed: [] }), { qos: 1, retain: true });
+      expect(await offer).toMatchObject({ requestId: 'kept?', status: 200 });
+      expect(device.connected).toBe(true);
+      const retained = await retainedMessages(appliance, 'ota/v1/devices/retaining-dev/#');
+      expect(retained).toEqual([]);
+      const again = nextMessage(device, 'ota/v1/devices/retaining-dev/offer');
+      await publish(device, 'ota/v1/devices/retaining-dev/check', JSON.stringify({ requestId: 'after', attributes: { cpuArch: 'armv8' }, installed: [] }));
+      expect(await again).toMatchObject({ requestId: 'after', status: 200 });
+    } finally {
+      await endAll(device);
+    }
+  });
+
   it('delivers announcements to subscribed devices', async () => {
     const device = await connectDevice(tcpUrl, 'listener');
     try {
@@ -213,6 +271,40 @@ describe('MQTT with DEVICE_AUTH=token', () => {
     await expect(connectDevice(url, 'tok-1')).rejects.toThrow(/Bad username or password/i);
   });
 });
+
+/**
+ * Sends a hand-made MQTT 3.1.1 CONNECT (clients refuse to send some of the packets under test) and
+ * answers the CONNACK return code; after a refusal it waits for the broker to close the connection.
+ */
+function rawConnect(port: number, options: { clientId: string; clean: boolean }): Promise<number> {
+  const id = Buffer.from(options.clientId, 'utf8');
+  const variableHeader = Buffer.from([0x00, 0x04, ...Buffer.from('MQTT'), 0x04, options.clean ? 0x02 : 0x00, 0x00, 0x3c]);
+  const body = Buffer.concat([variableHeader, Buffer.from([id.length >> 8, id.length & 0xff]), id]);
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(Buffer.concat([Buffer.from([0x10, body.length]), body])));
+    const timer = setTimeout(() => socket.destroy(new Error('no CONNACK, or no close after a refusal, within 5 s')), 5000);
+    let received = Buffer.alloc(0);
+    socket.on('data', (chunk) => {
+      received = Buffer.concat([received, chunk]);
+      // An accepted client stays connected: answer without waiting for a close that does not come.
+      if (received.length >= 4 && received[3] === 0) socket.end();
+    });
+    socket.on('error', reject);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      if (received.length < 4 || received[0] !== 0x20 || received[1] !== 0x02) reject(new Error(`no CONNACK: ${received.toString('hex')}`));
+      else resolve(received[3]);
+    });
+  });
+}
+
+/** The retained messages the broker holds under `pattern` (its persistence is private to it). */
+async function retainedMessages(appliance: TestApp, pattern: string): Promise<string[]> {
+  const broker = appliance.app.get(MqttService)['broker'] as unknown as { aedes: { persistence: { createRetainedStream(pattern: string): AsyncIterable<{ topic: string }> } } };
+  const topics: string[] = [];
+  for await (const packet of broker.aedes.persistence.createRetainedStream(pattern)) topics.push(packet.topic);
+  return topics;
+}
 
 async function expectEventually<T>(probe: () => Promise<T>, expected: unknown, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

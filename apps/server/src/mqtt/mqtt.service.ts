@@ -1,9 +1,10 @@
-import { DeviceRequestError, parseMqttCheck } from '@app/resolver';
+import { DeviceRequestError, forbiddenCharacterIn, parseMqttCheck } from '@app/resolver';
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Counter, Gauge } from 'prom-client';
 import { DomainError } from '../common/domain-error';
+import { assertSafeJson, parseSafeJson } from '../common/untrusted-input';
 import { AppConfig } from '../config/app-config';
 import { DeviceService, parseStatusReport } from '../devices/devices.service';
 import type { StatusReportDto } from '../devices/devices.dto';
@@ -12,6 +13,7 @@ import { PackageService } from '../packages/package.service';
 import { deviceTopic, MqttBroker, type DeviceMessageKind } from './mqtt-broker';
 
 const TOUCH_FLUSH_MS = 2000;
+const MAX_REQUEST_ID_LENGTH = 128;
 /** A status report the database refused is retried this many times (1 s, 2 s, 4 s … about 2 minutes in all). */
 const STATUS_RETRIES = 7;
 
@@ -70,7 +72,7 @@ export class MqttService implements OnApplicationBootstrap, OnApplicationShutdow
       {
         authenticate: (deviceId, username, password) => this.authenticate(deviceId, username, password),
         deviceMessage: (deviceId, kind, payload) => this.onDeviceMessage(deviceId, kind, payload),
-        connected: (deviceId) => this.markSeen(deviceId),
+        seen: (deviceId) => this.markSeen(deviceId),
         refused: (reason) => this.refused.inc({ reason }),
       },
     );
@@ -139,14 +141,16 @@ export class MqttService implements OnApplicationBootstrap, OnApplicationShutdow
     } catch {
       return { status: 400, message: 'the check is not valid JSON' };
     }
-    const requestId = typeof body === 'object' && body !== null && typeof (body as { requestId?: unknown }).requestId === 'string' ? (body as { requestId: string }).requestId.slice(0, 128) : undefined;
+    const requestId = echoableRequestId(body);
     try {
+      assertSafeJson(body, this.config.maxJsonDepth, 'the check');
       const request = parseMqttCheck(body, deviceId, this.config.deviceRequestLimits);
       this.markSeen(deviceId, { ...request.attributes });
       const answer = this.packages.decide(request);
       return { requestId: request.requestId, status: answer.decision.status, components: await this.packages.details(answer.decision) };
     } catch (error) {
       if (error instanceof DeviceRequestError) return { requestId: error.requestId ?? requestId, status: error.httpStatus, message: error.message };
+      if (error instanceof DomainError && error.code === 'InvalidInput') return { requestId, status: 400, message: error.message };
       if (error instanceof DomainError && error.code === 'NotFound') return { requestId, status: 404, message: error.message };
       throw error;
     }
@@ -155,7 +159,7 @@ export class MqttService implements OnApplicationBootstrap, OnApplicationShutdow
   private async status(deviceId: string, payload: Buffer): Promise<void> {
     let report: StatusReportDto;
     try {
-      report = parseStatusReport(JSON.parse(payload.toString('utf8')));
+      report = parseStatusReport(parseSafeJson(payload.toString('utf8'), this.config.maxJsonDepth, 'the status report'));
     } catch (error) {
       this.messages.inc({ kind: 'status', result: 'invalid' });
       this.logger.warn(`ignored an invalid status report from ${deviceId}: ${error instanceof Error ? error.message : String(error)}`);
@@ -194,4 +198,13 @@ export class MqttService implements OnApplicationBootstrap, OnApplicationShutdow
     await mkdir(dir, { recursive: true });
     await appendFile(join(dir, 'status-reports.jsonl'), `${line}\n`);
   }
+}
+
+/**
+ * The requestId of a refused check, echoed so the device can match the answer; only a valid one (as
+ * parseMqttCheck defines it): an over-long id cut short or an empty one would match no request.
+ */
+function echoableRequestId(body: unknown): string | undefined {
+  const requestId = typeof body === 'object' && body !== null ? (body as { requestId?: unknown }).requestId : undefined;
+  return typeof requestId === 'string' && requestId.length > 0 && requestId.length <= MAX_REQUEST_ID_LENGTH && !forbiddenCharacterIn(requestId) ? requestId : undefined;
 }

@@ -1,15 +1,19 @@
-import { DeviceRequestError, parseDeviceQuery, type DeviceRequest } from '@app/resolver';
+import { DeviceRequestError, parseDeviceQuery, type CatalogIndex, type DeviceRequest } from '@app/resolver';
 import { Injectable, Logger } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Counter, Gauge } from 'prom-client';
 import { DomainError } from '../common/domain-error';
 import { errorBody } from '../common/http-error.filter';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
-import { PackageService } from './package.service';
+import { PackageAnswerCache, type EncodedAnswer } from './package-answer-cache';
+import { PackageService, type PackageAnswer } from './package.service';
 
 /** Errors are cached briefly, so a CDN absorbs a misconfigured fleet without pinning a mistake for long. */
 const ERROR_CACHE_CONTROL = 'public, max-age=10';
 const ROUTE = '/package';
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+const DURATION_LABELS = { GET: { method: 'GET', route: ROUTE }, HEAD: { method: 'HEAD', route: ROUTE } } as const;
 
 function queryOf(search: string): Record<string, string | string[]> {
   const query: Record<string, string | string[]> = Object.create(null);
@@ -20,43 +24,85 @@ function queryOf(search: string): Record<string, string | string[]> {
   return query;
 }
 
+/** What a computed answer may be cached under. */
+interface CacheSlot {
+  catalog: CatalogIndex;
+  window: number;
+  key: string;
+}
+
 /**
  * GET/HEAD /package: the device check, the hottest route of the appliance. It runs straight on
  * Node's HTTP server, ahead of the framework's router, pipes and guards (none of which it needs: it
  * is anonymous, reads only the in-memory catalog and validates its own input), which more than
  * doubles the checks a replica answers per second. The OpenAPI document describes it like any route.
+ *
+ * 304s and `metadataOnly` 200s are kept encoded in a {@link PackageAnswerCache}, keyed by the exact
+ * query and If-None-Match, for the catalog they were computed from: a device asking again, or a
+ * fleet asking the same, costs a lookup. Errors and full payloads are computed every time, so
+ * validation never depends on the cache.
  */
 @Injectable()
 export class PackageHttpHandler {
   private readonly logger = new Logger('Package');
+  private readonly cache: PackageAnswerCache;
+  private readonly cacheControl: string;
+  /** Requests by method and status since the last scrape (see MetricsService.tallyRequests). */
+  private readonly requests = { GET: new Map<number, number>(), HEAD: new Map<number, number>() };
+  private hits = 0;
+  private misses = 0;
 
   constructor(
     private readonly packages: PackageService,
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
-  ) {}
+  ) {
+    this.cache = new PackageAnswerCache(config.packageCacheBytes);
+    this.cacheControl = `public, max-age=${config.cacheTtlSeconds}`;
+    this.registerMetrics();
+  }
 
   /** Answers the request when it is a device check; false lets the framework route it. */
   handle(request: IncomingMessage, response: ServerResponse): boolean {
     const url = request.url ?? '';
     const queryStart = url.indexOf('?');
     const path = queryStart === -1 ? url : url.slice(0, queryStart);
-    if (path !== ROUTE || (request.method !== 'GET' && request.method !== 'HEAD')) return false;
+    const method = request.method;
+    if (path !== ROUTE || (method !== 'GET' && method !== 'HEAD')) return false;
     const started = process.hrtime.bigint();
-    response.once('close', () => {
-      const labels = { method: request.method!, route: ROUTE };
-      this.metrics.httpRequests.inc({ ...labels, status: String(response.statusCode) });
-      this.metrics.httpDuration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
-    });
-    this.answer(request, response, queryStart === -1 ? '' : url.slice(queryStart + 1)).catch((error: unknown) => this.fail(response, error));
+    const search = queryStart === -1 ? '' : url.slice(queryStart + 1);
+    const ifNoneMatch = request.headers['if-none-match'];
+    let slot: CacheSlot | undefined;
+    try {
+      if (this.cache.enabled) {
+        const catalog = this.packages.currentCatalog();
+        const window = this.packages.urlWindow();
+        // A space ends the request target, so it cannot occur in `search`: the key is unambiguous.
+        slot = { catalog, window, key: `${search} ${ifNoneMatch ?? ''}` };
+        const cached = this.cache.get(catalog, window, slot.key);
+        if (cached !== undefined) {
+          this.hits++;
+          this.send(method, response, cached);
+          // Sent whole and synchronously: no need to wait for 'close' to know status and duration.
+          this.count(method, response.statusCode, started);
+          return true;
+        }
+        this.misses++;
+      }
+    } catch (error) {
+      slot = undefined;
+      this.fail(response, error);
+    }
+    response.once('close', () => this.count(method, response.statusCode, started));
+    if (!response.headersSent) this.answer(request, response, search, ifNoneMatch, slot).catch((error: unknown) => this.fail(response, error));
     return true;
   }
 
-  private async answer(request: IncomingMessage, response: ServerResponse, search: string): Promise<void> {
+  private async answer(request: IncomingMessage, response: ServerResponse, search: string, ifNoneMatch: string | undefined, slot?: CacheSlot): Promise<void> {
     response.setHeader('Vary', 'If-None-Match');
     let parsed: DeviceRequest;
     try {
-      parsed = parseDeviceQuery(queryOf(search), request.headers['if-none-match'], this.config.deviceRequestLimits);
+      parsed = parseDeviceQuery(queryOf(search), ifNoneMatch, this.config.deviceRequestLimits);
     } catch (error) {
       if (!(error instanceof DeviceRequestError)) throw error;
       this.sendError(response, error.httpStatus, error.message);
@@ -64,7 +110,7 @@ export class PackageHttpHandler {
     }
     let answer;
     try {
-      answer = this.packages.decide(parsed);
+      answer = this.packages.decide(parsed, slot?.catalog);
     } catch (error) {
       if (error instanceof DomainError && error.code === 'NotFound') {
         this.sendError(response, 404, error.message);
@@ -73,19 +119,17 @@ export class PackageHttpHandler {
       throw error;
     }
 
-    response.setHeader('Cache-Control', `public, max-age=${this.config.cacheTtlSeconds}`);
+    if (answer.notModified || parsed.payloadType === 'metadataOnly') {
+      const status = answer.notModified ? 304 : 200;
+      // Another query may have led to the same decision: its answer is the same bytes.
+      const encoded = (slot && this.cache.shared(slot.catalog, slot.window, status, answer.etag)) ?? (await this.encode(answer));
+      if (slot) this.cache.set(slot.catalog, slot.window, slot.key, encoded);
+      this.send(request.method, response, encoded);
+      return;
+    }
+    response.setHeader('Cache-Control', this.cacheControl);
     response.setHeader('ETag', answer.etag);
-    if (answer.notModified) {
-      response.writeHead(304).end();
-      return;
-    }
     const details = await this.packages.details(answer.decision);
-    if (parsed.payloadType === 'metadataOnly') {
-      const body = JSON.stringify(details);
-      response.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
-      response.end(request.method === 'HEAD' ? undefined : body);
-      return;
-    }
     response.writeHead(200, { 'Content-Type': 'application/gzip', 'Content-Disposition': 'attachment; filename="ota-package.tar.gz"' });
     if (request.method === 'HEAD') {
       response.end();
@@ -95,10 +139,24 @@ export class PackageHttpHandler {
     await this.packages.streamPayload(answer.decision, details, response);
   }
 
+  private async encode(answer: PackageAnswer): Promise<EncodedAnswer> {
+    const headers = ['Vary', 'If-None-Match', 'Cache-Control', this.cacheControl, 'ETag', answer.etag];
+    if (answer.notModified) return { status: 304, etag: answer.etag, headers };
+    const body = JSON.stringify(await this.packages.details(answer.decision));
+    headers.push('Content-Type', JSON_CONTENT_TYPE, 'Content-Length', String(Buffer.byteLength(body)));
+    return { status: 200, etag: answer.etag, headers, body };
+  }
+
+  /** The same bytes whether the answer was computed now or cached. */
+  private send(method: string | undefined, response: ServerResponse, answer: EncodedAnswer): void {
+    response.writeHead(answer.status, answer.headers as string[]);
+    response.end(method === 'HEAD' ? undefined : answer.body);
+  }
+
   private sendError(response: ServerResponse, status: number, message: string): void {
     const body = JSON.stringify(errorBody(status, message));
     response.writeHead(status, {
-      'Content-Type': 'application/json; charset=utf-8',
+      'Content-Type': JSON_CONTENT_TYPE,
       'Content-Length': Buffer.byteLength(body),
       'Cache-Control': ERROR_CACHE_CONTROL,
     });
@@ -113,7 +171,43 @@ export class PackageHttpHandler {
       return;
     }
     const body = JSON.stringify(errorBody(500, 'internal error; the appliance log has the details'));
-    response.writeHead(500, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+    response.writeHead(500, { 'Content-Type': JSON_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
     response.end(body);
+  }
+
+  private count(method: 'GET' | 'HEAD', status: number, started: bigint): void {
+    const counts = this.requests[method];
+    counts.set(status, (counts.get(status) ?? 0) + 1);
+    this.metrics.httpDuration.observe(DURATION_LABELS[method], Number(process.hrtime.bigint() - started) / 1e9);
+  }
+
+  /** Hot-path counts are plain numbers, handed to the registry when it is scraped. */
+  private registerMetrics(): void {
+    this.metrics.tallyRequests(() => {
+      for (const method of ['GET', 'HEAD'] as const) {
+        for (const [status, count] of this.requests[method]) this.metrics.httpRequests.inc({ method, route: ROUTE, status: String(status) }, count);
+        this.requests[method].clear();
+      }
+    });
+    let reportedHits = 0;
+    let reportedMisses = 0;
+    const lookups: Counter<'result'> = new Counter({
+      name: 'ota_package_cache_lookups_total',
+      help: 'GET /package answer cache lookups by result (hit, miss)',
+      labelNames: ['result'] as const,
+      registers: [this.metrics.registry],
+      collect: () => {
+        lookups.inc({ result: 'hit' }, this.hits - reportedHits);
+        lookups.inc({ result: 'miss' }, this.misses - reportedMisses);
+        reportedHits = this.hits;
+        reportedMisses = this.misses;
+      },
+    });
+    const bytes: Gauge = new Gauge({
+      name: 'ota_package_cache_bytes',
+      help: 'Estimated memory held by cached GET /package answers (bounded by PACKAGE_CACHE_BYTES)',
+      registers: [this.metrics.registry],
+      collect: () => bytes.set(this.cache.size.bytes),
+    });
   }
 }

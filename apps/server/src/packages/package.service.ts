@@ -2,6 +2,7 @@ import {
   decide,
   decisionEtag,
   packageDetails,
+  type CatalogIndex,
   type DeviceRequest,
   type PackageDetails,
   type ResolvedDecision,
@@ -42,8 +43,23 @@ export class PackageService {
     private readonly metrics: MetricsService,
   ) {}
 
-  decide(request: DeviceRequest): PackageAnswer {
-    const decision = decide(this.catalog.current(), request);
+  /**
+   * The catalog decisions read now: a new object after every change. With {@link urlWindow} it is
+   * all an answer depends on besides the request, so equal requests in one catalog and window get
+   * byte-identical answers.
+   */
+  currentCatalog(): CatalogIndex {
+    return this.catalog.current();
+  }
+
+  /** The window presigned URLs are signed for (see presignedUrls); 0 with public URLs. */
+  urlWindow(): number {
+    if (this.config.downloadUrls === 'public') return 0;
+    return Math.floor(Date.now() / ((this.config.presignedUrlTtlSeconds * 1000) / 2));
+  }
+
+  decide(request: DeviceRequest, catalog: CatalogIndex = this.catalog.current()): PackageAnswer {
+    const decision = decide(catalog, request);
     if (!decision.ok) throw notFound(decision.message);
     const tag = decisionEtag(decision, request.payloadType);
     const notModified = decision.status === 304 || request.decisionEtags.includes(tag);
@@ -69,7 +85,7 @@ export class PackageService {
   private async presignedUrls(decision: ResolvedDecision): Promise<Map<string, string>> {
     const ttl = this.config.presignedUrlTtlSeconds;
     const windowMs = (ttl * 1000) / 2;
-    const window = Math.floor(Date.now() / windowMs);
+    const window = this.urlWindow();
     if (window !== this.presignedWindow) {
       this.presigned.clear();
       this.presignedWindow = window;

@@ -1,8 +1,8 @@
-import { Body, Controller, Headers, HttpCode, Post } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiConflictResponse, ApiHeader, ApiOkResponse, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { Body, Controller, HttpCode, Post } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiConflictResponse, ApiForbiddenResponse, ApiOkResponse, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { RegisterPeerDto, RosterResponse } from './peers.dto';
 import { PeerRosterService } from './peers.service';
-import { bearerToken } from '../common/bearer-token';
+import { ApiOptionalDeviceToken, DeviceToken } from '../common/device-token';
 
 
 @ApiTags('peer agents')
@@ -12,12 +12,13 @@ export class PeersController {
 
   @Post('register')
   @HttpCode(200)
-  @ApiHeader({ name: 'Authorization', required: false, description: 'Bearer <device token> of `deviceId`; required when DEVICE_AUTH=token' })
+  @ApiOptionalDeviceToken()
   @ApiOkResponse({ type: RosterResponse, description: "Registered (or refreshed); the site's other live peers" })
   @ApiBadRequestResponse({ description: 'Invalid site, peerId, addrs or httpUrl' })
-  @ApiUnauthorizedResponse({ description: 'DEVICE_AUTH=token and deviceId or its token is missing or wrong' })
-  @ApiConflictResponse({ description: 'The site roster is full' })
-  register(@Body() body: RegisterPeerDto, @Headers('authorization') authorization?: string): Promise<RosterResponse> {
-    return this.roster.register(body, bearerToken(authorization));
+  @ApiUnauthorizedResponse({ description: 'DEVICE_AUTH=token and deviceId or its token (Authorization: Bearer, the token of `deviceId`) is missing or wrong' })
+  @ApiForbiddenResponse({ description: 'DEVICE_AUTH=token and the device was registered with another `site` attribute than this site' })
+  @ApiConflictResponse({ description: 'The site roster is full, or (DEVICE_AUTH=token) another device owns this peerId: an operator can release it with DELETE /api/v1/peers/{peerId}' })
+  register(@Body() body: RegisterPeerDto, @DeviceToken() token?: string): Promise<RosterResponse> {
+    return this.roster.register(body, token);
   }
 }

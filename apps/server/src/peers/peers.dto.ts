@@ -1,3 +1,4 @@
+import type { RosterPeer, RosterResponse as Roster } from '@app/manifest';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import { NAME_PATTERN } from '../artifacts/names';
@@ -43,14 +44,20 @@ export class RegisterPeerDto {
   deviceId?: string;
 }
 
-export class RosterPeerDto {
+export class PeerIdParams {
+  @ApiProperty({ example: '12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo', pattern: PEER_ID_PATTERN.source, description: 'libp2p peer id (base58)' })
+  @Matches(PEER_ID_PATTERN, { message: 'peerId must be a base58 libp2p peer id (12D3KooW… or Qm…)' })
+  peerId!: string;
+}
+
+export class RosterPeerDto implements RosterPeer {
   @ApiProperty() peerId!: string;
   @ApiProperty({ type: [String] }) addrs!: string[];
   @ApiPropertyOptional() httpUrl?: string;
   @ApiProperty({ description: 'When the peer last registered (ISO 8601)' }) lastSeen!: string;
 }
 
-export class RosterResponse {
+export class RosterResponse implements Roster {
   @ApiProperty({ type: [RosterPeerDto], description: "The site's other live peers, most recently seen first" }) peers!: RosterPeerDto[];
   @ApiProperty({ example: 60, description: 'An entry expires this long after its last registration; register again every ttlSeconds / 3' }) ttlSeconds!: number;
 }

@@ -1,7 +1,10 @@
 import { randomInt } from 'node:crypto';
 import { Client } from 'pg';
 import { startTestApp, type TestApp } from '../../../../test/support/app';
-import { sendJson } from '../../../../test/support/http';
+import { getJson, sendJson } from '../../../../test/support/http';
+import { connectDevice, endAll, nextMessage, publish, subscribe } from '../../../../test/support/mqtt';
+import { until } from '../../../../test/support/wait';
+import { MqttService } from '../mqtt/mqtt.service';
 import { MAX_PEERS_PER_SITE } from './peers.service';
 
 const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
@@ -150,5 +153,80 @@ describe('the site roster with DEVICE_AUTH=token', () => {
     const accepted = await sendJson('POST', `${appliance.url}/peers/register`, body, { authorization: `Bearer ${token}` });
     expect(accepted.status).toBe(200);
     expect(accepted.body).toEqual({ peers: [], ttlSeconds: 60 });
+  });
+
+  /** Registers a device (with attributes) and answers a function that registers peers as that device. */
+  async function gateway(id: string, attributes?: Record<string, string>) {
+    const registered = await sendJson('POST', `${appliance.url}/api/v1/devices`, { id, ...(attributes ? { attributes } : {}) });
+    expect(registered.status).toBe(201);
+    const token: string = registered.body.token;
+    const registerPeer = (site: string, peer: string, addrs = [addr(peer)]) =>
+      sendJson('POST', `${appliance.url}/peers/register`, { site, peerId: peer, addrs, deviceId: id }, { authorization: `Bearer ${token}` });
+    return { token, registerPeer };
+  }
+
+  it('binds a peer id to the device that first registered it, until an operator releases it', async () => {
+    const owner = await gateway('gw-owner');
+    const intruder = await gateway('gw-intruder');
+    const [claimed, intruders] = [peerId(), peerId()];
+    expect((await owner.registerPeer('site-east', claimed)).status).toBe(200);
+
+    // The spoof the outside test found: another device, another site, foreign addresses.
+    const spoofed = await intruder.registerPeer('site-west', claimed, [`/ip4/203.0.113.9/tcp/4010/p2p/${claimed}`]);
+    expect(spoofed.status).toBe(409);
+    expect(spoofed.body).toEqual({ statusCode: 409, error: 'Conflict', message: expect.stringMatching(/peer id .* is bound to another device.*DELETE \/api\/v1\/peers\//) });
+    expect((await intruder.registerPeer('site-east', claimed, [`/ip4/203.0.113.9/tcp/4010/p2p/${claimed}`])).status).toBe(409);
+    const west = await intruder.registerPeer('site-west', intruders);
+    expect(west.body.peers).toEqual([]);
+    const east = await intruder.registerPeer('site-east', intruders);
+    expect(east.body.peers).toEqual([{ peerId: claimed, addrs: [addr(claimed)], lastSeen: expect.any(String) }]);
+    expect((await owner.registerPeer('site-east', claimed, [addr(claimed, 4020)])).status).toBe(200);
+
+    // Releasing is an operator's act (write scope), and takes the peer out of every roster at once.
+    expect((await sendJson('DELETE', `${appliance.url}/api/v1/peers/${claimed}`, undefined, {})).status).toBe(401);
+    expect((await sendJson('DELETE', `${appliance.url}/api/v1/peers/${claimed}`, undefined)).status).toBe(204);
+    expect((await intruder.registerPeer('site-east', intruders)).body.peers).toEqual([]);
+    expect((await sendJson('DELETE', `${appliance.url}/api/v1/peers/${claimed}`, undefined)).status).toBe(404);
+    const badId = await sendJson('DELETE', `${appliance.url}/api/v1/peers/not-a-peer-id`, undefined);
+    expect(badId).toEqual({ status: 400, body: { statusCode: 400, error: 'Bad Request', message: [expect.stringMatching(/peerId/)] } });
+
+    // Once released, the id goes to whichever device registers it next.
+    expect((await intruder.registerPeer('site-west', claimed)).status).toBe(200);
+    expect((await owner.registerPeer('site-east', claimed)).status).toBe(409);
+  });
+
+  it('lets a device register only in the site its registration names', async () => {
+    const placed = await gateway('gw-placed', { site: 'plant-7', cpuArch: 'armv8' });
+    const id = peerId();
+    const elsewhere = await placed.registerPeer('plant-9', id);
+    expect(elsewhere).toEqual({ status: 403, body: { statusCode: 403, error: 'Forbidden', message: expect.stringMatching(/gw-placed .*site plant-7.*plant-9/) } });
+    expect((await placed.registerPeer('plant-7', id)).status).toBe(200);
+
+    // The device cannot move itself by checking in with another site attribute over MQTT.
+    const mqttUrl = `mqtt://127.0.0.1:${appliance.app.get(MqttService).ports.tcp}`;
+    const device = await connectDevice(mqttUrl, 'gw-placed', { username: 'gw-placed', password: placed.token });
+    try {
+      await subscribe(device, 'ota/v1/devices/gw-placed/offer');
+      const offer = nextMessage(device, 'ota/v1/devices/gw-placed/offer');
+      await publish(device, 'ota/v1/devices/gw-placed/check', JSON.stringify({ requestId: 'move', attributes: { cpuArch: 'armv8', site: 'plant-9' }, installed: [] }));
+      await offer;
+    } finally {
+      await endAll(device);
+    }
+    const reported = await until(
+      () => getJson(`${appliance.url}/api/v1/devices/gw-placed`),
+      (answer) => answer.body?.attributes?.site === 'plant-9',
+    );
+    expect(reported.body.attributes.site).toBe('plant-9');
+    expect((await placed.registerPeer('plant-9', peerId())).status).toBe(403);
+
+    // A registration that names no site may register anywhere.
+    const roaming = await gateway('gw-roaming', { cpuArch: 'armv8' });
+    expect((await roaming.registerPeer('plant-9', peerId())).status).toBe(200);
+  });
+
+  it('refuses to register a device whose site attribute is not a site id', async () => {
+    const refused = await sendJson('POST', `${appliance.url}/api/v1/devices`, { id: 'gw-bad-site', attributes: { site: 'plant 7/north' } });
+    expect(refused).toEqual({ status: 400, body: { statusCode: 400, error: 'Bad Request', message: expect.stringMatching(/site/) } });
   });
 });

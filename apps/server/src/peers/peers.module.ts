@@ -1,8 +1,9 @@
 import { Module } from '@nestjs/common';
 import { DevicesModule } from '../devices/devices.module';
+import { PeersAdminController } from './peers-admin.controller';
 import { PeersController } from './peers.controller';
 import { PeerRosterService } from './peers.service';
 
-/** The site roster of peer agents (POST /peers/register). */
-@Module({ imports: [DevicesModule], controllers: [PeersController], providers: [PeerRosterService] })
+/** The site roster of peer agents (POST /peers/register), and its release by operators (DELETE /api/v1/peers/{peerId}). */
+@Module({ imports: [DevicesModule], controllers: [PeersController, PeersAdminController], providers: [PeerRosterService] })
 export class PeersModule {}

@@ -1,6 +1,7 @@
+import type { RosterResponse } from '@app/manifest';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { conflict, DomainError, invalidInput } from '../common/domain-error';
+import { conflict, DomainError, invalidInput, notFound } from '../common/domain-error';
 import { AppConfig } from '../config/app-config';
 import { DeviceService } from '../devices/devices.service';
 
@@ -15,18 +16,6 @@ export interface PeerRegistration {
   addrs: string[];
   httpUrl?: string;
   deviceId?: string;
-}
-
-export interface RosterPeer {
-  peerId: string;
-  addrs: string[];
-  httpUrl?: string;
-  lastSeen: string;
-}
-
-export interface Roster {
-  peers: RosterPeer[];
-  ttlSeconds: number;
 }
 
 interface RosterRow {
@@ -53,15 +42,12 @@ export class PeerRosterService {
 
   /**
    * Adds or refreshes a peer and answers the site's other live peers. With DEVICE_AUTH=token the
-   * caller must be a registered device presenting its token.
+   * caller must be a registered device presenting its token, registering in the site it was
+   * registered in (if it was given one), under a peer id no other device owns. With
+   * DEVICE_AUTH=none nobody can be told apart: any caller may register or overwrite any entry.
    */
-  async register(registration: PeerRegistration, token: string | undefined): Promise<Roster> {
-    if (this.config.deviceAuth === 'token') {
-      if (!registration.deviceId) {
-        throw new DomainError('Unauthenticated', 'DEVICE_AUTH=token: send deviceId (a registered device) and Authorization: Bearer <device token>');
-      }
-      await this.devices.requireDevice(registration.deviceId, token);
-    }
+  async register(registration: PeerRegistration, token: string | undefined): Promise<RosterResponse> {
+    const owner = this.config.deviceAuth === 'token' ? await this.authenticatedDevice(registration, token) : undefined;
     const foreign = registration.addrs.find((addr) => addr.includes('/p2p/') && !addr.endsWith(`/p2p/${registration.peerId}`));
     if (foreign) throw invalidInput(`addrs must be the registering peer's own: ${foreign.slice(0, 100)} names another peer`);
 
@@ -74,6 +60,7 @@ export class PeerRosterService {
     if (Number(live[0].count) >= MAX_PEERS_PER_SITE && !live[0].present) {
       throw conflict(`site ${registration.site} already has ${MAX_PEERS_PER_SITE} live peers; this one can still find them by mDNS or --bootstrap`);
     }
+    if (owner) await this.claim(registration.peerId, owner);
     await this.dataSource.query(
       `INSERT INTO peer_roster (site, peer_id, addrs, http_url, device_id, last_seen, expires_at)
        VALUES ($1, $2, $3, $4, $5, now(), now() + make_interval(secs => $6))
@@ -96,6 +83,58 @@ export class PeerRosterService {
       })),
       ttlSeconds,
     };
+  }
+
+  /**
+   * Releases a peer id (an operator's act): it loses its owner and leaves every site roster, so
+   * the next device to register it owns it.
+   */
+  async release(peerId: string): Promise<void> {
+    const removed = await this.dataSource.transaction(async (manager) => {
+      const counted = (rows: { count: string | number }[]) => Number(rows[0].count);
+      const owners = counted(await manager.query(`WITH gone AS (DELETE FROM peer_owners WHERE peer_id = $1 RETURNING 1) SELECT count(*) AS count FROM gone`, [peerId]));
+      const entries = counted(await manager.query(`WITH gone AS (DELETE FROM peer_roster WHERE peer_id = $1 RETURNING 1) SELECT count(*) AS count FROM gone`, [peerId]));
+      return owners + entries;
+    });
+    if (removed === 0) throw notFound(`no device owns peer id ${peerId} and no site roster lists it`);
+  }
+
+  /** The registering device, once its token and its site check out. */
+  private async authenticatedDevice(registration: PeerRegistration, token: string | undefined): Promise<string> {
+    const { deviceId, site } = registration;
+    if (!deviceId) {
+      throw new DomainError('Unauthenticated', 'DEVICE_AUTH=token: send deviceId (a registered device) and Authorization: Bearer <device token>');
+    }
+    await this.devices.requireDevice(deviceId, token);
+    const registeredSite = await this.devices.registeredSite(deviceId);
+    if (registeredSite !== null && registeredSite !== site) {
+      throw new DomainError('Forbidden', `device ${deviceId} is registered in site ${registeredSite}; it may not register peers in site ${site}`);
+    }
+    return deviceId;
+  }
+
+  /**
+   * Binds a peer id to the first device that registers it, and refuses it to every other device
+   * until an operator releases it: a device must not take over another gateway's identity.
+   */
+  private async claim(peerId: string, deviceId: string): Promise<void> {
+    const ownerOf = async () => ((await this.dataSource.query(`SELECT device_id FROM peer_owners WHERE peer_id = $1`, [peerId])) as { device_id: string }[])[0]?.device_id;
+    let owner = await ownerOf();
+    if (owner === undefined) {
+      const claimed: unknown[] = await this.dataSource.query(
+        `INSERT INTO peer_owners (peer_id, device_id) VALUES ($1, $2) ON CONFLICT (peer_id) DO NOTHING RETURNING peer_id`,
+        [peerId, deviceId],
+      );
+      if (claimed.length > 0) {
+        // Entries others made under this id while it had no owner (with DEVICE_AUTH=none, or before owners existed) go.
+        await this.dataSource.query(`DELETE FROM peer_roster WHERE peer_id = $1 AND device_id IS DISTINCT FROM $2`, [peerId, deviceId]);
+        return;
+      }
+      owner = await ownerOf();
+    }
+    if (owner !== deviceId) {
+      throw conflict(`peer id ${peerId} is bound to another device, the first to register it; an operator can release it with DELETE /api/v1/peers/${peerId}`);
+    }
   }
 
   /** Deletes expired entries: the site's own every time, everyone's now and then. */

@@ -2,12 +2,16 @@ import { nextStep, phaseProblems, type PhaseReports, type RolloutProgress } from
 
 const t0 = new Date('2026-11-01T00:00:00Z');
 const at = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
-const reports = (finals: number, failures: number, recent = { finals, failures }): PhaseReports => ({
+const reports = (finals: number, failures: number, recent = { finals, failures }, rollout = { finals, failures }): PhaseReports => ({
   finals,
   failures,
   recentFinals: recent.finals,
   recentFailures: recent.failures,
+  rolloutFinals: rollout.finals,
+  rolloutFailures: rollout.failures,
 });
+/** Reports of a phase that nobody new reported in, in a rollout with `finals` final reports, `failures` of them failed. */
+const onlyEarlier = (finals: number, failures: number) => reports(0, 0, { finals: 0, failures: 0 }, { finals, failures });
 
 const running = (overrides: Partial<RolloutProgress> = {}): RolloutProgress => ({
   state: 'running',
@@ -37,6 +41,14 @@ describe(nextStep.name, () => {
     ['judges a resumed phase on reports since the resume', {}, reports(10, 5, { finals: 3, failures: 0 }), at(61), 'advance'],
     ['pauses a resumed phase that keeps failing', {}, reports(10, 5, { finals: 3, failures: 2 }), at(61), 'pause'],
     ['completes after the last phase', { phaseIndex: 2 }, reports(3, 0), at(1), 'complete'],
+    // Issue 10: every device installed in an earlier phase, so the last phase has no reports of its own.
+    ['completes the last phase on the whole rollout’s reports', { phaseIndex: 2 }, onlyEarlier(3, 0), at(0), 'complete'],
+    ['completes the last phase at a rollout failure rate equal to the limit', { phaseIndex: 2 }, onlyEarlier(10, 3), at(0), 'complete'],
+    ['holds the last phase until its hold is over', { phases: [{ percent: 10, holdSeconds: 60 }, { percent: 100, holdSeconds: 30 }], phaseIndex: 1 }, onlyEarlier(3, 0), at(29), 'wait'],
+    ['waits in the last phase for enough final reports across the rollout', { phaseIndex: 2 }, onlyEarlier(2, 0), at(1), 'wait'],
+    ['does not complete while the rollout’s failure rate is above the limit', { phaseIndex: 2 }, onlyEarlier(10, 4), at(1), 'wait'],
+    ['still pauses the last phase on failures within it', { phaseIndex: 2 }, reports(3, 3, { finals: 3, failures: 3 }, { finals: 20, failures: 3 }), at(1), 'pause'],
+    ['keeps an intermediate phase waiting for reports of its own', { phaseIndex: 1 }, onlyEarlier(10, 0), at(61), 'wait'],
     ['does nothing while paused', { state: 'paused' }, reports(100, 0), at(1000), 'wait'],
     ['does nothing once aborted', { state: 'aborted' }, reports(100, 0), at(1000), 'wait'],
   ] as const)('%s', (_label, overrides, phaseReports, now, kind) => {
@@ -46,6 +58,13 @@ describe(nextStep.name, () => {
   it('says why it paused, with the rate and the limit', () => {
     const step = nextStep(running(), reports(4, 3), at(1));
     expect(step).toEqual({ kind: 'pause', reason: expect.stringContaining('75 % (3 of 4 final reports) in phase 1 (10 %) is above the limit of 30 %') });
+  });
+
+  it('says what completed the last phase: the whole rollout’s reports', () => {
+    expect(nextStep(running({ phaseIndex: 2 }), onlyEarlier(4, 1), at(1))).toEqual({
+      kind: 'complete',
+      reason: expect.stringContaining('4 final reports across the rollout, 1 failed'),
+    });
   });
 
   it('names the phase it opens', () => {

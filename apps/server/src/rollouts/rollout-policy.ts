@@ -19,13 +19,22 @@ export interface RolloutProgress {
 
 /**
  * Final reports of the current phase: all of them, and those since failures were last reset (the
- * phase start, or an operator's resume) — a resumed rollout is judged on what happens next.
+ * phase start, or an operator's resume) — a resumed rollout is judged on what happens next. The
+ * last phase is judged on the whole rollout (`rollout*`): devices that installed in an earlier
+ * phase have nothing new to report in it.
  */
 export interface PhaseReports {
   finals: number;
   failures: number;
   recentFinals: number;
   recentFailures: number;
+  /**
+   * Final reports of every phase. Failures reported before an operator's last resume are left out:
+   * the resume accepted them, and the device's next report (it is offered the version again) counts.
+   */
+  rolloutFinals: number;
+  /** Failures among `rolloutFinals`. */
+  rolloutFailures: number;
 }
 
 export type RolloutStep =
@@ -70,13 +79,33 @@ export function nextStep(rollout: RolloutProgress, reports: PhaseReports, now: D
   if (heldMs < phase.holdSeconds * 1000) {
     return { kind: 'wait', reason: `${phaseName} holds until ${new Date(now.getTime() + phase.holdSeconds * 1000 - heldMs).toISOString()}` };
   }
+  if (rollout.phaseIndex === rollout.phases.length - 1) return completion(rollout, reports, phaseName, phase.holdSeconds);
   if (reports.finals < rollout.minReports) {
     return { kind: 'wait', reason: `${phaseName} has ${reports.finals} of the ${rollout.minReports} final reports it needs` };
   }
   const healthy = `${phaseName} held ${phase.holdSeconds} s with ${reports.finals} final reports, ${reports.failures} failed`;
-  if (rollout.phaseIndex === rollout.phases.length - 1) return { kind: 'complete', reason: `${healthy}; the channel now points at the new version` };
   const next = rollout.phases[rollout.phaseIndex + 1];
   return { kind: 'advance', toPhase: rollout.phaseIndex + 1, reason: `${healthy}; opening phase ${rollout.phaseIndex + 2} (${next.percent} %)` };
+}
+
+/**
+ * The last phase, its hold over, is judged on the whole rollout: devices that installed in an
+ * earlier phase have nothing new to report in it, so reports of its own may never come (a small
+ * fleet, or one whose devices all joined early). Failures within the phase still pause it. An
+ * intermediate phase keeps needing reports of its own: opening the next phase rests on what the
+ * devices it invited did.
+ */
+function completion(rollout: RolloutProgress, reports: PhaseReports, phaseName: string, holdSeconds: number): RolloutStep {
+  const { rolloutFinals: finals, rolloutFailures: failures } = reports;
+  if (finals < rollout.minReports) {
+    return { kind: 'wait', reason: `${phaseName} is the last; the rollout has ${finals} of the ${rollout.minReports} final reports it needs to complete` };
+  }
+  const rate = failures / finals;
+  const counted = `${finals} final reports across the rollout, ${failures} failed`;
+  if (rate > rollout.maxFailureRate) {
+    return { kind: 'wait', reason: `${phaseName} is the last; the rollout's failure rate ${percent(rate)} (${counted}) is above the limit of ${percent(rollout.maxFailureRate)}` };
+  }
+  return { kind: 'complete', reason: `${phaseName} held ${holdSeconds} s; ${counted}; the channel now points at the new version` };
 }
 
 /** Problems with a phase list, for a clear 400. */

@@ -55,6 +55,13 @@ export class RolloutEntity {
   @Column({ name: 'failures_since', type: 'timestamptz', nullable: true })
   failuresSince!: Date | null;
 
+  /**
+   * The operator's last resume. Failures reported before it were accepted by it, so they no longer
+   * count against completing the rollout (its last phase is judged on every phase's reports).
+   */
+  @Column({ name: 'resumed_at', type: 'timestamptz', nullable: true })
+  resumedAt!: Date | null;
+
   @Column({ type: 'integer', default: 0 })
   evaluations!: number;
 

@@ -105,6 +105,7 @@ export class AbortRolloutDto {
 }
 
 export class RolloutIdParams {
+  @ApiProperty({ format: 'uuid', description: 'Id of the rollout' })
   @Matches(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, { message: 'rollout id must be a UUID' })
   id!: string;
 }

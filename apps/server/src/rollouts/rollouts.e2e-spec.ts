@@ -62,12 +62,9 @@ describe.each([
     expect(await offered('&cohort=70')).toMatchObject({ latestVersion: '1.0.0' });
 
     for (const device of devicesInCohorts(2, (c) => c >= 10 && c < 50, 'middle')) await report(device, 'installed', id);
-    const third = await until(() => rollout(id), (r) => r.phase === 3);
-    expect(third).toMatchObject({ state: 'running', phase: 3, percent: 100 });
-    expect(await offered('&cohort=70')).toMatchObject({ latestVersion: '2.0.0', reason: 'rollout' });
-    for (const device of devicesInCohorts(2, (c) => c >= 50, 'late')) await report(device, 'installed', id);
+    // The last phase needs no reports of its own: the rollout's four healthy ones complete it once its hold is over.
     const last = await until(() => rollout(id), (r) => r.state === 'completed');
-    expect(last).toMatchObject({ state: 'completed', percent: 100, counts: { installed: 6 } });
+    expect(last).toMatchObject({ state: 'completed', percent: 100, counts: { installed: 4 } });
     expect(last.history.map((e: { toState: string; phase: number }) => `${e.toState}@${e.phase}`)).toEqual([
       'scheduled@0',
       'running@1',
@@ -78,6 +75,40 @@ describe.each([
     expect((await getJson(`${appliance.url}/api/v1/components/os_armv8/channels/prod`)).body.version).toBe('2.0.0');
     expect(await offered('')).toMatchObject({ latestVersion: '2.0.0', reason: 'channel' });
     expect(await offered('&cohort=99')).toMatchObject({ latestVersion: '2.0.0' });
+  });
+
+  it('completes when every device installed in an earlier phase (issue 10: the last phase has nothing new to report)', async () => {
+    const created = await create({ minReports: 2, phases: [{ percent: 10, holdSeconds: 2 }, { percent: 100, holdSeconds: 0 }] });
+    const id = created.body.id;
+    for (const device of devicesInCohorts(3, (c) => c < 10, 'early-only')) await report(device, 'installed', id);
+
+    const done = await until(() => rollout(id), (r) => r.state === 'completed', 20_000);
+    // All three reported in phase 1; the last phase has none of its own.
+    expect(done).toMatchObject({ state: 'completed', percent: 100, counts: { installed: 3 }, phaseCounts: {} });
+    expect(done.history.map((e: { toState: string; phase: number }) => `${e.toState}@${e.phase}`)).toEqual(['scheduled@0', 'running@1', 'running@2', 'completed@2']);
+    expect(done.history.at(-1).reason).toContain('3 final reports across the rollout, 0 failed');
+    expect((await getJson(`${appliance.url}/api/v1/components/os_armv8/channels/prod`)).body.version).toBe('2.0.0');
+    expect(await offered('&cohort=99')).toMatchObject({ latestVersion: '2.0.0', reason: 'channel' });
+  });
+
+  it('completes after a resume on the reports that follow it: a failure the operator accepted does not hold it back', async () => {
+    const created = await create({ minReports: 2, phases: [{ percent: 10, holdSeconds: 0 }, { percent: 100, holdSeconds: 0 }] });
+    const id = created.body.id;
+    const [healthy, failing, later] = devicesInCohorts(3, (c) => c < 10, 'accepted');
+    await report(healthy, 'installed', id);
+    await report(failing, 'failed', id);
+    expect(await until(() => rollout(id), (r) => r.state === 'paused')).toMatchObject({ state: 'paused', phase: 1 });
+
+    expect((await sendJson('POST', `${appliance.url}/api/v1/rollouts/${id}/resume`, undefined)).status).toBe(200);
+    // One healthy report is not enough yet: the accepted failure counts neither way.
+    await until(() => rollout(id), (r) => r.phase === 2);
+    expect(await rollout(id)).toMatchObject({ state: 'running', phase: 2 });
+    await report(later, 'installed', id);
+
+    const done = await until(() => rollout(id), (r) => r.state === 'completed', 20_000);
+    expect(done).toMatchObject({ state: 'completed', counts: { installed: 2, failed: 1 } });
+    expect(done.history.at(-1).reason).toContain('2 final reports across the rollout, 0 failed');
+    expect((await getJson(`${appliance.url}/api/v1/components/os_armv8/channels/prod`)).body.version).toBe('2.0.0');
   });
 
   it('pauses on failures within two ticks, does not grow while paused, resumes and aborts as described', async () => {

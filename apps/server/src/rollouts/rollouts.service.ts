@@ -203,6 +203,7 @@ export class RolloutService implements OnApplicationBootstrap, OnApplicationShut
       if (rollout.phaseIndex >= 0) {
         rollout.phaseStartedAt = now;
         rollout.failuresSince = now;
+        rollout.resumedAt = now;
       }
       await this.recordEvent(manager, rollout, 'paused', 'resumed by an operator; failures are counted afresh from now', actor);
       return { catalogChanged: rollout.state === 'running', schedule: 'track' };
@@ -366,19 +367,32 @@ export class RolloutService implements OnApplicationBootstrap, OnApplicationShut
     });
   }
 
-  /** The one aggregate a tick needs: final and failed reports of the current phase, all and recent. */
+  /**
+   * The one aggregate a tick needs: final and failed reports of the current phase, all and recent,
+   * and of the whole rollout (what the last phase is judged on), in one pass over the rollout's
+   * rows (the `(rollout_id, phase_index, state, updated_at)` index covers every column it reads).
+   */
   private async phaseReports(manager: EntityManager, rollout: RolloutEntity): Promise<PhaseReports> {
-    if (rollout.phaseIndex < 0) return { finals: 0, failures: 0, recentFinals: 0, recentFailures: 0 };
+    if (rollout.phaseIndex < 0) return { finals: 0, failures: 0, recentFinals: 0, recentFailures: 0, rolloutFinals: 0, rolloutFailures: 0 };
     const [row] = (await manager.query(
       `SELECT
-         count(*) FILTER (WHERE state IN ('installed', 'failed', 'rolled_back'))::int AS finals,
-         count(*) FILTER (WHERE state IN ('failed', 'rolled_back'))::int AS failures,
-         count(*) FILTER (WHERE state IN ('installed', 'failed', 'rolled_back') AND updated_at >= $3)::int AS recent_finals,
-         count(*) FILTER (WHERE state IN ('failed', 'rolled_back') AND updated_at >= $3)::int AS recent_failures
-       FROM rollout_device_states WHERE rollout_id = $1 AND phase_index = $2`,
-      [rollout.id, rollout.phaseIndex, rollout.failuresSince ?? new Date(0)],
-    )) as { finals: number; failures: number; recent_finals: number; recent_failures: number }[];
-    return { finals: row.finals, failures: row.failures, recentFinals: row.recent_finals, recentFailures: row.recent_failures };
+         count(*) FILTER (WHERE phase_index = $2 AND state IN ('installed', 'failed', 'rolled_back'))::int AS finals,
+         count(*) FILTER (WHERE phase_index = $2 AND state IN ('failed', 'rolled_back'))::int AS failures,
+         count(*) FILTER (WHERE phase_index = $2 AND state IN ('installed', 'failed', 'rolled_back') AND updated_at >= $3)::int AS recent_finals,
+         count(*) FILTER (WHERE phase_index = $2 AND state IN ('failed', 'rolled_back') AND updated_at >= $3)::int AS recent_failures,
+         count(*) FILTER (WHERE state = 'installed' OR (state IN ('failed', 'rolled_back') AND updated_at >= $4))::int AS rollout_finals,
+         count(*) FILTER (WHERE state IN ('failed', 'rolled_back') AND updated_at >= $4)::int AS rollout_failures
+       FROM rollout_device_states WHERE rollout_id = $1`,
+      [rollout.id, rollout.phaseIndex, rollout.failuresSince ?? new Date(0), rollout.resumedAt ?? new Date(0)],
+    )) as { finals: number; failures: number; recent_finals: number; recent_failures: number; rollout_finals: number; rollout_failures: number }[];
+    return {
+      finals: row.finals,
+      failures: row.failures,
+      recentFinals: row.recent_finals,
+      recentFailures: row.recent_failures,
+      rolloutFinals: row.rollout_finals,
+      rolloutFailures: row.rollout_failures,
+    };
   }
 
   private async countByState(id: string, phaseIndex?: number): Promise<Partial<Record<StatusState, number>>> {

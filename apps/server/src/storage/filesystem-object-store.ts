@@ -1,11 +1,19 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { access, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { access, mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ObjectStore, type ByteRange, type ObjectInfo } from './object-store';
+import { ObjectStore, storeFull, type ByteRange, type ObjectInfo } from './object-store';
 
 const READ_CHUNK_BYTES = 256 * 1024;
+/** A full disk, or a user's or project's quota spent. */
+const NO_SPACE_CODES = new Set(['ENOSPC', 'EDQUOT']);
+
+/** Tells a full disk apart from any other failure: it is not the client's fault, nor a broken store. */
+function describeNoSpace(error: unknown): Error {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code !== undefined && NO_SPACE_CODES.has(code) ? storeFull(code === 'EDQUOT' ? 'disk quota exceeded' : 'disk full') : (error as Error);
+}
 
 /** The embedded store: one file per key under DATA_DIR/objects. */
 export class FilesystemObjectStore extends ObjectStore {
@@ -24,18 +32,23 @@ export class FilesystemObjectStore extends ObjectStore {
 
   async write(key: string, source: Readable, _expectedSize?: number): Promise<void> {
     const path = this.pathOf(key);
-    await mkdir(dirname(path), { recursive: true });
-    const handle = await open(path, 'w');
+    let handle: FileHandle;
+    try {
+      await mkdir(dirname(path), { recursive: true });
+      handle = await open(path, 'w');
+    } catch (error) {
+      throw describeNoSpace(error);
+    }
     try {
       await pipeline(source, createWriteStream('', { fd: handle.fd, autoClose: false, highWaterMark: READ_CHUNK_BYTES }));
-      // Durable before the row that makes it visible is committed.
+      // Durable before the row that makes it visible is committed (and a full disk can surface only here).
       await handle.datasync();
+      await handle.close();
     } catch (error) {
       await handle.close().catch(() => undefined);
       await rm(path, { force: true });
-      throw error;
+      throw describeNoSpace(error);
     }
-    await handle.close();
   }
 
   async promote(from: string, to: string): Promise<void> {
@@ -44,8 +57,12 @@ export class FilesystemObjectStore extends ObjectStore {
       await this.remove(from);
       return;
     }
-    await mkdir(dirname(target), { recursive: true });
-    await rename(this.pathOf(from), target);
+    try {
+      await mkdir(dirname(target), { recursive: true });
+      await rename(this.pathOf(from), target);
+    } catch (error) {
+      throw describeNoSpace(error);
+    }
   }
 
   async read(key: string, range?: ByteRange): Promise<Readable> {
@@ -88,6 +105,11 @@ export class FilesystemObjectStore extends ObjectStore {
       const info = await stat(path).catch(() => undefined);
       if (info) yield { key: relative(this.root, path).split(sep).join('/'), modifiedAt: info.mtime };
     }
+  }
+
+  /** A partial file is an ordinary file here, which {@link list} shows. */
+  async abortIncompleteWrites(): Promise<number> {
+    return 0;
   }
 
   async presignedDownloadUrl(): Promise<string | undefined> {

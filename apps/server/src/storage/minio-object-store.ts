@@ -1,6 +1,6 @@
 import { Client, S3Error } from 'minio';
 import type { Readable } from 'node:stream';
-import { ObjectStore, type ByteRange, type ObjectInfo } from './object-store';
+import { ObjectStore, storeFull, type ByteRange, type ObjectInfo } from './object-store';
 
 export interface S3Settings {
   endpoint: string;
@@ -15,6 +15,20 @@ export interface S3Settings {
 function isNotFound(error: unknown): boolean {
   const code = (error as S3Error | undefined)?.code;
   return code === 'NotFound' || code === 'NoSuchKey' || code === 'NoSuchObject';
+}
+
+/**
+ * What S3 servers answer when they have no room: MinIO's free-space floor (507) and bucket quota,
+ * Ceph RGW's quota (403), and the 507 code some other servers use.
+ */
+const STORE_FULL_CODES = new Set(['XMinioStorageFull', 'XMinioAdminBucketQuotaExceeded', 'QuotaExceeded', 'InsufficientStorage', 'InsufficientCapacity']);
+
+function describeStoreFull(error: unknown): Error {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && STORE_FULL_CODES.has(code)) return storeFull(`S3 answered ${code}`);
+  // MinIO answers a drive that filled during the write with a 500 InternalError naming the cause.
+  if (typeof message === 'string' && /no space left on device|disk quota exceeded/i.test(message)) return storeFull('the S3 server ran out of disk');
+  return error as Error;
 }
 
 /** Binaries in an S3 bucket through the MinIO client (MinIO in production, any S3 API in principle). */
@@ -70,7 +84,7 @@ export class MinioObjectStore extends ObjectStore {
       source.destroy();
       await this.client.removeIncompleteUpload(this.bucket, key).catch(() => undefined);
       await this.remove(key).catch(() => undefined);
-      throw error;
+      throw describeStoreFull(error);
     } finally {
       source.off('error', onError);
     }
@@ -78,7 +92,9 @@ export class MinioObjectStore extends ObjectStore {
 
   async promote(from: string, to: string): Promise<void> {
     if (!(await this.stat(to))) {
-      await this.client.copyObject(this.bucket, to, `/${this.bucket}/${from}`);
+      await this.client.copyObject(this.bucket, to, `/${this.bucket}/${from}`).catch((error: unknown) => {
+        throw describeStoreFull(error);
+      });
     }
     await this.remove(from);
   }
@@ -105,6 +121,25 @@ export class MinioObjectStore extends ObjectStore {
   async *list(prefix: string): AsyncIterable<{ key: string; modifiedAt: Date }> {
     for await (const item of this.client.listObjectsV2(this.bucket, prefix, true)) {
       if (item.name) yield { key: item.name, modifiedAt: item.lastModified ?? new Date(0) };
+    }
+  }
+
+  async abortIncompleteWrites(prefix: string, startedBefore: Date): Promise<number> {
+    let aborted = 0;
+    let keyMarker = '';
+    let uploadIdMarker = '';
+    for (;;) {
+      const page = await this.client.listIncompleteUploadsQuery(this.bucket, prefix, keyMarker, uploadIdMarker, '');
+      for (const upload of page.uploads) {
+        // An upload without a readable start time is left alone: it may belong to a live writer.
+        if (upload.initiated.getTime() < startedBefore.getTime()) {
+          await this.client.abortMultipartUpload(this.bucket, upload.key, upload.uploadId);
+          aborted++;
+        }
+      }
+      if (!page.isTruncated || !page.nextKeyMarker || page.nextKeyMarker === keyMarker) return aborted;
+      keyMarker = page.nextKeyMarker;
+      uploadIdMarker = page.nextUploadIdMarker;
     }
   }
 

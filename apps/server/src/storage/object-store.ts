@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { insufficientStorage, type DomainError } from '../common/domain-error';
 
 export interface ByteRange {
   /** First byte, inclusive. */
@@ -40,6 +41,13 @@ export abstract class ObjectStore {
   abstract list(prefix: string): AsyncIterable<{ key: string; modifiedAt: Date }>;
 
   /**
+   * Abandons writes under a prefix that started before `startedBefore` and never completed, and
+   * which {@link list} does not show (S3 multipart uploads, whose parts take space until aborted).
+   * Answers how many were abandoned.
+   */
+  abstract abortIncompleteWrites(prefix: string, startedBefore: Date): Promise<number>;
+
+  /**
    * A time-limited URL a device can download from directly, when the store supports it. The same
    * `signedAt` gives the same URL, which keeps answers that carry it cacheable.
    */
@@ -47,4 +55,9 @@ export abstract class ObjectStore {
 
   /** Throws when the store cannot be reached. */
   abstract ping(): Promise<void>;
+}
+
+/** The error a store throws when it has no room left: nothing of the write was kept. */
+export function storeFull(detail: string): DomainError {
+  return insufficientStorage(`the object store has no space left (${detail}); nothing was stored. Free some space, then try again`);
 }

@@ -3,6 +3,7 @@ import { AppConfig } from '../config/app-config';
 import { FilesystemObjectStore } from './filesystem-object-store';
 import { MinioObjectStore } from './minio-object-store';
 import { ObjectStore } from './object-store';
+import { StorageSpace } from './storage-space';
 
 @Global()
 @Module({
@@ -24,7 +25,8 @@ import { ObjectStore } from './object-store';
         return store;
       },
     },
+    StorageSpace,
   ],
-  exports: [ObjectStore],
+  exports: [ObjectStore, StorageSpace],
 })
 export class StorageModule {}

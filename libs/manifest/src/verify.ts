@@ -1,37 +1,13 @@
-import { createHash, verify, type KeyObject } from 'node:crypto';
+import { verify } from 'node:crypto';
+import { canonicalJson } from './canonical';
+import { chunkCount } from './chunks';
+import type { KeyLookup } from './keys';
+import type { SignedManifest } from './manifest';
 
-/** The signed part of a manifest, as the origin serves it (`GET /manifests/{sha256}` → `manifest`). */
-export interface Manifest {
-  component: string;
-  version: string;
-  sha256: string;
-  md5: string;
-  size: number;
-  chunkSize: number;
-  chunks: string[];
-  createdAt: string;
-  keyId: string;
-  /** Fields the origin may add later are covered by the signature and kept as they are. */
-  [extra: string]: unknown;
-}
-
-/** The document served at `/manifests/{sha256}`: the manifest and its Ed25519 signature (base64). */
-export interface SignedManifest {
-  manifest: Manifest;
-  signature: string;
-}
-
-/** RFC 8785 canonical JSON; injected so this module has no ESM-only import (the `canonicalize` package is loaded at boot). */
-export type Canonicalize = (value: unknown) => string | undefined;
-
-/** Looks up a pinned public key by its keyId. */
-export interface KeyLookup {
-  get(keyId: string): KeyObject | undefined;
-}
-
+/** Why a manifest was refused: a few stable words (a metrics label, an HTTP error body). */
 export type ManifestRejection = 'malformed' | 'wrong-artifact' | 'unknown-key' | 'bad-signature';
 
-/** A manifest that must not be used; `reason` is one of a few stable words (metrics label, HTTP error body). */
+/** A manifest that must not be used. */
 export class ManifestRejectedError extends Error {
   override readonly name = 'ManifestRejectedError';
   constructor(
@@ -42,26 +18,9 @@ export class ManifestRejectedError extends Error {
   }
 }
 
-/** Largest chunk we accept: bounds peer frames and memory per chunk. The origin's default is 1 MiB. */
+/** Largest chunk accepted: bounds peer frames and memory per chunk. The appliance's default is 1 MiB. */
 export const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
 const HEX64 = /^[0-9a-f]{64}$/;
-
-/** Number of chunks an artifact of `size` bytes has (0 for an empty file). */
-export function chunkCount(size: number, chunkSize: number): number {
-  return Math.ceil(size / chunkSize);
-}
-
-/** Exact length of chunk `index` (the last one may be short). */
-export function chunkLength(manifest: Pick<Manifest, 'size' | 'chunkSize'>, index: number): number {
-  const start = index * manifest.chunkSize;
-  return Math.max(0, Math.min(manifest.chunkSize, manifest.size - start));
-}
-
-/** True when `data` is chunk `index` of the manifest (length and SHA-256). */
-export function chunkMatches(manifest: Manifest, index: number, data: Uint8Array): boolean {
-  if (data.byteLength !== chunkLength(manifest, index)) return false;
-  return createHash('sha256').update(data).digest('hex') === manifest.chunks[index];
-}
 
 function fail(reason: ManifestRejection, detail: string): never {
   throw new ManifestRejectedError(reason, detail);
@@ -88,16 +47,16 @@ function checkShape(value: unknown, expectedSha256: string): asserts value is Si
 }
 
 /**
- * Accepts a signed manifest only when it is well formed, describes `expectedSha256`, names a pinned
- * key and carries a valid Ed25519 signature over the RFC 8785 canonical form of `manifest`.
- * Peers and caches are untrusted transport: this is the only thing that makes their bytes usable.
+ * Accepts a signed manifest only when it is well formed, describes `expectedSha256`, names a
+ * trusted key and carries a valid Ed25519 signature over the RFC 8785 canonical form of
+ * `manifest`; otherwise throws {@link ManifestRejectedError}. Peers and caches are untrusted
+ * transport: this is the only thing that makes their bytes usable.
  */
-export function verifySignedManifest(value: unknown, expectedSha256: string, keys: KeyLookup, canonicalize: Canonicalize): SignedManifest {
+export function verifySignedManifest(value: unknown, expectedSha256: string, keys: KeyLookup): SignedManifest {
   checkShape(value, expectedSha256);
   const key = keys.get(value.manifest.keyId);
   if (!key) fail('unknown-key', `keyId ${value.manifest.keyId} is not pinned`);
-  const canonical = canonicalize(value.manifest);
-  if (canonical === undefined) fail('malformed', 'manifest cannot be canonicalized');
+  const canonical = canonicalJson(value.manifest);
   const signature = Buffer.from(value.signature, 'base64');
   let valid = false;
   try {
