@@ -1,17 +1,20 @@
 // bench/package: GET /package with the sample data loaded (four 10 MiB binaries for the query below).
+//  - the full payload (tar.gz of the four binaries), first, on a fresh appliance: time to first
+//    byte, MB/s, and the appliance's RSS growth while CONCURRENT clients download it at once;
 //  - metadataOnly under wrk (a C load generator: a Node one such as autocannon saturates its own
-//    core long before nginx does, which flatters any ratio against nginx), against nginx
-//    (`worker_processes 1`) serving the identical JSON as a static file and a bare Node
+//    core long before nginx does, which flattered every earlier ratio against nginx), against nginx
+//    (`worker_processes 1`) serving the identical JSON as a static file, and a bare Node
 //    `http.createServer` answering the same bytes (the ceiling of any Node server on this machine).
-//    Each server is pinned to one CPU and wrk to the others, so every figure is one core's worth;
-//    the per-core ratio divides CPU time per request (nginx's by the server's), which does not
-//    depend on whether wrk or the server ran out of CPU first. Requests/s and p99 come from the
-//    best of ROUNDS rounds (alternating servers, so a busy moment hits them alike).
-//    The appliance is measured twice: the same query again and again (cached answers), and a
-//    query made new by a counter on every request (each one decided and encoded afresh).
-//  - the full payload (tar.gz of the four binaries): time to first byte, MB/s, and the appliance's
-//    RSS growth while 20 clients download it at once.
+//    PIN=split (the default on 2+ CPUs): every server pinned to the last CPU, wrk to the others, so
+//    each figure is one core's worth; PIN=none pins nothing (how issue 10 first measured). The
+//    per-core ratio divides CPU time per request (nginx's by the server's, read from /proc), which
+//    holds whether wrk or the server ran out of CPU first; requests/s ratios are printed too.
+//    Requests/s and p99 come from the best of ROUNDS rounds, the servers taking turns so that a
+//    busy moment hits them alike. The appliance runs twice: the same query again and again (as a
+//    device polling, or a fleet alike, asks), and a query made new by a counter on every request
+//    (each one parsed, decided and cached afresh, the cache evicting as it goes).
 //   npm run bench:package   (THREADS=2 CONNECTIONS=64 DURATION=10 ROUNDS=3 PIN=split|none CONCURRENT=20 LOG_LEVEL=warn)
+//   wrk is installed with apt-get when missing and running as root; otherwise: apt-get install wrk.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -101,6 +104,24 @@ try {
   const json = Buffer.from(await answer.arrayBuffer());
   if (Object.keys(JSON.parse(json.toString())).length !== 4) throw new Error(`expected 4 components, got ${json}`);
   writeFileSync(join(web, 'package.json'), json);
+
+  // The full payload first, on a fresh appliance: its RSS growth is the payload's alone.
+  const payloadUrl = `${appliance.url}/package?${QUERY}`;
+  const single = [];
+  for (let i = 0; i < 5; i++) single.push(await httpGet(payloadUrl));
+  const payloadBytes = single[0].bytes;
+  const ttfb = median(single.map((r) => r.firstByteSeconds));
+  const seconds = median(single.map((r) => r.seconds));
+
+  const idle = rssBytes(appliance.pid);
+  let concurrentSeconds = 0;
+  const peak = await peakRss(appliance.pid, async () => {
+    const started = process.hrtime.bigint();
+    const results = await Promise.all(Array.from({ length: CONCURRENT }, () => httpGet(payloadUrl)));
+    concurrentSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+    if (results.some((r) => r.bytes !== payloadBytes)) throw new Error('a concurrent payload came back short');
+  });
+
   nginx = await startNginx(web);
   const headers = Object.fromEntries(['vary', 'cache-control', 'etag', 'content-type', 'content-length'].map((name) => [name, answer.headers.get(name)]));
   bare = await startBareNode(json, headers);
@@ -118,22 +139,6 @@ try {
     for (const target of targets) rounds[target.name].push(await measure(target.server, target.url, target.script));
   }
   const [ref, ceiling, cached, fresh] = targets.map((t) => best(rounds[t.name]));
-
-  const payloadUrl = `${appliance.url}/package?${QUERY}`;
-  const single = [];
-  for (let i = 0; i < 5; i++) single.push(await httpGet(payloadUrl));
-  const payloadBytes = single[0].bytes;
-  const ttfb = median(single.map((r) => r.firstByteSeconds));
-  const seconds = median(single.map((r) => r.seconds));
-
-  const idle = rssBytes(appliance.pid);
-  let concurrentSeconds = 0;
-  const peak = await peakRss(appliance.pid, async () => {
-    const started = process.hrtime.bigint();
-    const results = await Promise.all(Array.from({ length: CONCURRENT }, () => httpGet(payloadUrl)));
-    concurrentSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-    if (results.some((r) => r.bytes !== payloadBytes)) throw new Error('a concurrent payload came back short');
-  });
 
   const nginxVersion = /nginx\/[\d.]+/.exec(spawnSync('nginx', ['-v'], { encoding: 'utf8', env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin` } }).stderr)?.[0] ?? 'nginx';
   const row = (label, r, note = '') =>

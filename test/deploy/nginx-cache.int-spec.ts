@@ -5,6 +5,7 @@ import { adminHeaders, startTestApp, type TestApp } from '../support/app';
 import { sendJson } from '../support/http';
 import { freePort } from '../support/process';
 import { loadSampleData, type SampleArtifact } from '../support/sample';
+import { sleep, until } from '../support/wait';
 import { startNginxCache, type NginxCache } from './nginx';
 
 /** Short, so that expiry can be watched; every "same request again" below follows within milliseconds. */
@@ -13,7 +14,6 @@ const TTL_SECONDS = 4;
 const SAMPLE_SIZE = 1536 * 1024;
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function bytesOf(component: string, version: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -233,7 +233,7 @@ describe('the nginx cache (deploy/nginx) in front of a real appliance', () => {
     const cached = await get(path, device);
     expect([cached.cache, offered(cached)]).toEqual(['HIT', '5.6.14']);
 
-    // nginx counts whole seconds: wait a second more than max-age.
+    // Time passes on purpose, for the cached answer to expire. nginx counts whole seconds: wait a second more than max-age.
     await sleep(TTL_SECONDS * 1000 + 1500);
     // The first request after expiry gets the old answer while nginx asks the appliance again in the
     // background, so a crowd at expiry still makes one origin request.
@@ -241,11 +241,7 @@ describe('the nginx cache (deploy/nginx) in front of a real appliance', () => {
     expect([expired.cache, offered(expired)]).toEqual(['STALE', '5.6.14']);
     // The new answer is "you have everything": a 304, stored as the answer (not taken as "your copy
     // is still valid", which revalidation would make of it, keeping the old offer for good).
-    let refreshed = await get(path, device);
-    for (let attempt = 0; attempt < 50 && refreshed.status !== 304; attempt++) {
-      await sleep(100);
-      refreshed = await get(path, device);
-    }
+    const refreshed = await until(() => get(path, device), (answer) => answer.status === 304, 10_000);
     expect([refreshed.cache, offered(refreshed)]).toEqual(['HIT', 304]);
   });
 

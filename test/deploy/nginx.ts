@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTempDir } from '../support/temp-dir';
+import { until } from '../support/wait';
 import { nginxTemplatesDir } from './deploy-files';
 
 /** Debian's nginx (CI installs the package); NGINX_BIN points elsewhere. */
@@ -93,17 +94,14 @@ export async function startNginxCache(options: { httpPort: number; mqttWsPort: n
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
 
   const url = `http://127.0.0.1:${options.httpPort}`;
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`nginx exited (${child.exitCode}): ${stderr}\n${readLog(join(prefix.path, 'logs', 'error.log'))}`);
-    const ok = await fetch(`${url}/nginx-health`).then(
+  const answers = () =>
+    fetch(`${url}/nginx-health`).then(
       (response) => response.ok,
       () => false,
     );
-    if (ok) break;
-    if (Date.now() > deadline) throw new Error(`nginx did not answer on ${url}: ${stderr}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  const up = await until(async () => child.exitCode !== null || (await answers()), Boolean, 15_000, 50);
+  if (child.exitCode !== null) throw new Error(`nginx exited (${child.exitCode}): ${stderr}\n${readLog(join(prefix.path, 'logs', 'error.log'))}`);
+  if (!up) throw new Error(`nginx did not answer on ${url}: ${stderr}`);
 
   return {
     url,

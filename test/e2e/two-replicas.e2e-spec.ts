@@ -8,6 +8,7 @@ import { freePort, startBuiltAppliance, type RunningProcess } from '../support/p
 import { testRedisUrl, uniqueRedisPrefix } from '../support/redis';
 import { startTestS3, type TestS3 } from '../support/s3';
 import { makeTempDir } from '../support/temp-dir';
+import { until } from '../support/wait';
 
 type Replica = RunningProcess & { url: string; mqttPort: number };
 
@@ -70,10 +71,7 @@ describe('two appliance processes on one PostgreSQL, Redis and S3', () => {
     const check = async () => ((await (await fetch(`${replicas[1].url}/package?cpuArch=armv8&payloadType=metadataOnly`)).json()) as any).os_armv8?.latestVersion;
     for (const version of ['1.0.0', '2.0.0', '1.0.0']) {
       expect((await sendJson('PUT', `${replicas[0].url}/api/v1/components/os_armv8/channels/prod`, { version })).status).toBeLessThan(300);
-      const deadline = Date.now() + 1000;
-      let seen = await check();
-      while (seen !== version && Date.now() < deadline) seen = await check();
-      expect(seen).toBe(version);
+      expect(await until(check, (seen) => seen === version, 1000, 10)).toBe(version);
     }
   });
 
@@ -99,17 +97,24 @@ describe('two appliance processes on one PostgreSQL, Redis and S3', () => {
       await endAll(device);
     }
 
-    const deadline = Date.now() + 20_000;
-    while ((await getJson(`${replicas[0].url}/api/v1/rollouts/${rolloutId}`)).body.evaluations < 6 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    await until(async () => (await getJson(`${replicas[0].url}/api/v1/rollouts/${rolloutId}`)).body.evaluations, (evaluations) => evaluations >= 6, 20_000, 200);
     await sendJson('POST', `${replicas[0].url}/api/v1/rollouts/${rolloutId}/pause`, undefined);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    const rollout = (await getJson(`${replicas[1].url}/api/v1/rollouts/${rolloutId}`)).body;
     const queue = new Queue('rollouts', { connection: { url: testRedisUrl }, prefix: `${prefix}:bull` });
+    let rollout;
     try {
+      // A tick may have been running when the pause came: wait until none is, and it has been counted.
+      const settled = await until(
+        async () => ({
+          rollout: (await getJson(`${replicas[1].url}/api/v1/rollouts/${rolloutId}`)).body,
+          active: await queue.getActiveCount(),
+          completed: await queue.getCompletedCount(),
+        }),
+        (state) => state.active === 0 && state.rollout.evaluations === state.completed + 1,
+        5000,
+      );
+      rollout = settled.rollout;
       expect(rollout.evaluations).toBeGreaterThanOrEqual(6);
-      expect(rollout.evaluations).toBe((await queue.getCompletedCount()) + 1);
+      expect(rollout.evaluations).toBe(settled.completed + 1);
     } finally {
       await queue.close();
     }

@@ -54,6 +54,7 @@ export function abortedUpload(baseUrl: string, path: string, sendBytes: number, 
     request.on('error', () => resolve());
     request.on('response', () => resolve());
     request.write(Buffer.alloc(sendBytes, 7), () => {
+      // Time passes on purpose: the cut should find the server streaming the body, past its checks.
       setTimeout(() => {
         request.destroy();
         resolve();

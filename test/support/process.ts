@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { until } from './wait';
 
 export const repoRoot = join(__dirname, '..', '..');
 export const builtServer = join(repoRoot, 'dist', 'apps', 'server', 'src', 'main.js');
@@ -46,14 +47,13 @@ export function runNode(script: string, args: string[], env: Record<string, stri
   };
 }
 
-/** Waits until `predicate(output)` holds, the process exits, or the timeout passes. */
+/** Waits until `predicate(output)` holds; throws when the process exits first or the timeout passes. */
 export async function waitForOutput(running: RunningProcess, predicate: (output: string) => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate(running.output())) {
-    if (running.child.exitCode !== null) throw new Error(`process exited with ${running.child.exitCode}:\n${running.output()}`);
-    if (Date.now() > deadline) throw new Error(`timed out waiting; output so far:\n${running.output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  const exited = () => running.child.exitCode !== null;
+  await until(async () => predicate(running.output()) || exited(), Boolean, timeoutMs);
+  if (predicate(running.output())) return;
+  if (exited()) throw new Error(`process exited with ${running.child.exitCode}:\n${running.output()}`);
+  throw new Error(`timed out waiting; output so far:\n${running.output()}`);
 }
 
 export async function startBuiltAppliance(env: Record<string, string>): Promise<RunningProcess & { url: string }> {

@@ -4,9 +4,9 @@ import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { AGENT_MAIN, assertAgentBuilt, makeWorkDir, MiB, startAgentProcess, writeRandomFile, type AgentHandle } from '../test-support/agents';
-import { download, getJson, httpRequest, tarEntries } from '../test-support/http-client';
-import { startAppliance, type Appliance } from '../test-support/origin';
+import { AGENT_MAIN, assertAgentBuilt, makeWorkDir, MiB, startAgentProcess, writeRandomFile, type AgentHandle } from '@peer-agent/test-support/agents';
+import { download, getJson, httpRequest, tarEntries } from '@peer-agent/test-support/http-client';
+import { startAppliance, type Appliance } from '@peer-agent/test-support/origin';
 
 jest.setTimeout(120_000);
 

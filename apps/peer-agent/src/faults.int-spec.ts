@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { assertAgentBuilt, makeWorkDir, MiB, startAgentProcess, writeRandomFile, type AgentHandle, type AgentOptions } from '../test-support/agents';
-import { download } from '../test-support/http-client';
-import { startAppliance, type Appliance } from '../test-support/origin';
-import { waitFor } from '../test-support/processes';
+import { assertAgentBuilt, makeWorkDir, MiB, startAgentProcess, writeRandomFile, type AgentHandle, type AgentOptions } from '@peer-agent/test-support/agents';
+import { download } from '@peer-agent/test-support/http-client';
+import { startAppliance, type Appliance } from '@peer-agent/test-support/origin';
+import { until } from '@test/support/wait';
 
 jest.setTimeout(180_000);
 
@@ -20,8 +20,10 @@ describe('peer agents under faults', () => {
     running.push(handle);
     return handle;
   };
-  const meshed = (agents: AgentHandle[]): Promise<boolean> =>
-    waitFor('the agents to know each other', async () => (await Promise.all(agents.map((a) => a.health()))).every((h) => h.peers.length === agents.length - 1), 30_000);
+  const knowEachOther = async (agents: AgentHandle[]) => (await Promise.all(agents.map((a) => a.health()))).every((h) => h.peers.length === agents.length - 1);
+  const meshed = async (agents: AgentHandle[]): Promise<void> => {
+    expect(await until(() => knowEachOther(agents).catch(() => false), Boolean, 30_000)).toBe(true);
+  };
   const publish = async (name: string, size: number): Promise<string> => {
     const file = join(work.dir, `${name}.bin`);
     const sha256 = await writeRandomFile(file, size);

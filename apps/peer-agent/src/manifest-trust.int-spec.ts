@@ -1,8 +1,8 @@
 import { join } from 'node:path';
-import { assertAgentBuilt, makeWorkDir, MiB, startAgentProcess, writeRandomFile, type AgentHandle, type AgentOptions } from '../test-support/agents';
-import { download, type Download } from '../test-support/http-client';
-import { startAppliance, type Appliance } from '../test-support/origin';
-import { startTamperingProxy, type TamperingProxy } from '../test-support/tampering-proxy';
+import { assertAgentBuilt, makeWorkDir, MiB, startAgentProcess, writeRandomFile, type AgentHandle, type AgentOptions } from '@peer-agent/test-support/agents';
+import { download, type Download } from '@peer-agent/test-support/http-client';
+import { startAppliance, type Appliance } from '@peer-agent/test-support/origin';
+import { startTamperingProxy, type TamperingProxy } from '@peer-agent/test-support/tampering-proxy';
 
 jest.setTimeout(120_000);
 

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
-import { assertAgentBuilt, makeWorkDir, MiB, startAgentProcess, writeRandomFile, type AgentHandle } from '../test-support/agents';
-import { download } from '../test-support/http-client';
-import { startAppliance, type Appliance } from '../test-support/origin';
-import { waitFor } from '../test-support/processes';
+import { assertAgentBuilt, makeWorkDir, MiB, startAgentProcess, writeRandomFile, type AgentHandle } from '@peer-agent/test-support/agents';
+import { download } from '@peer-agent/test-support/http-client';
+import { startAppliance, type Appliance } from '@peer-agent/test-support/origin';
+import { until } from '@test/support/wait';
 
 jest.setTimeout(180_000);
 
@@ -13,10 +13,11 @@ async function startSite(origin: Appliance, dir: string, site: string, count: nu
       startAgentProcess({ origin: origin.url, site, cacheDir: join(dir, `${site}-cache-${i}`), logFile: join(dir, `${site}-agent-${i}.log`), ...extra }),
     ),
   );
-  await waitFor(`every agent of ${site} to know the ${count - 1} others`, async () => {
+  const everyoneKnown = async () => {
     const health = await Promise.all(agents.map((a) => a.health()));
     return health.every((h) => h.peers.length === count - 1);
-  }, 30_000);
+  };
+  expect(await until(() => everyoneKnown().catch(() => false), Boolean, 30_000)).toBe(true);
   return agents;
 }
 
@@ -109,10 +110,11 @@ describe('a site of peer agents', () => {
       extraArgs: ['--bootstrap', first.addrs[0]],
     });
     running.push(second);
-    await waitFor('the bootstrapped agents to know each other', async () => {
+    const bootstrappedKnowEachOther = async () => {
       const [a, b] = await Promise.all([first.health(), second.health()]);
       return a.peers.includes(second.peerId!) && b.peers.includes(first.peerId!);
-    });
+    };
+    expect(await until(() => bootstrappedKnowEachOther().catch(() => false), Boolean, 20_000)).toBe(true);
 
     const sentBefore = await origin.artifactBytesSent();
     const downloads = await Promise.all([first, second].map((a) => download(`${a.httpUrl}/artifacts/${sha256}`)));
@@ -161,10 +163,11 @@ describe('a site of peer agents at an appliance with DEVICE_AUTH=token', () => {
       await start('b', { id: 'gw-b', token: await origin.registerDevice('gw-b') }),
     ];
     const stranger = await start('stranger');
-    await waitFor('the two registered agents to know each other', async () => {
+    const registeredKnowEachOther = async () => {
       const [ha, hb] = await Promise.all([a.health(), b.health()]);
       return ha.peers.includes(b.peerId!) && hb.peers.includes(a.peerId!);
-    });
+    };
+    expect(await until(() => registeredKnowEachOther().catch(() => false), Boolean, 20_000)).toBe(true);
     // The stranger's registrations are refused (401), so nobody learns of it from the roster and it learns of nobody.
     expect((await stranger.health()).peers).toEqual([]);
     expect((await a.health()).peers).not.toContain(stranger.peerId);

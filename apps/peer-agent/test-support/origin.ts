@@ -4,8 +4,8 @@ import { createReadStream, createWriteStream, existsSync, statSync } from 'node:
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join, resolve } from 'node:path';
-import { createTestDatabase, type TestDatabase } from '../../../test/support/postgres';
-import { freePort } from '../../../test/support/process';
+import { createTestDatabase, type TestDatabase } from '@test/support/postgres';
+import { freePort } from '@test/support/process';
 import { httpRequest, metricValue, scrape } from './http-client';
 import { newestSource } from './agents';
 

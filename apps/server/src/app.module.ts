@@ -47,7 +47,7 @@ export class AppModule {
         ManifestsModule,
         PeersModule,
         MqttModule,
-        RolloutsModule,
+        RolloutsModule.register({ announcer: MqttModule }),
         HealthModule,
       ],
     };

@@ -7,7 +7,8 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
-import { errorBody, HttpErrorFilter } from './common/http-error.filter';
+import { HttpErrorFilter } from './common/http-error.filter';
+import { errorBody } from './common/http-error-mapper';
 import { DEVICE_TOKEN_SCHEME } from './common/device-token';
 import { ConfiguredExpressAdapter } from './common/http-server';
 import { rejectUnsafeInput } from './common/untrusted-input';

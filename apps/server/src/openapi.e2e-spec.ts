@@ -1,5 +1,5 @@
 import type { Express } from 'express';
-import { startTestApp, type TestApp } from '../../../test/support/app';
+import { startTestApp, type TestApp } from '@test/support/app';
 
 interface Parameter {
   name: string;

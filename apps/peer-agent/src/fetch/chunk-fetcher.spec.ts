@@ -2,7 +2,8 @@ import type { Manifest } from '@app/manifest';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeArtifact, makeKey, type TestArtifact } from '../../test-support/fixtures';
+import { until } from '@test/support/wait';
+import { makeArtifact, makeKey, type TestArtifact } from '@peer-agent/test-support/fixtures';
 import { SitePeers } from '../discovery/site-peers';
 import { silentLogger } from '../logging/logger';
 import { AgentMetrics } from '../metrics/agent-metrics';
@@ -200,7 +201,7 @@ describe(ChunkFetcher.name, () => {
     const fetcher = new ChunkFetcher({ store, origin, metrics, log });
     fetcher.prefetch(artifact.manifest, 3); // will be on disk when the download gets there
     fetcher.prefetch(artifact.manifest, 4); // may still be in flight when the download gets there
-    while (!store.hasChunk(artifact.manifest.sha256, 3)) await new Promise((r) => setImmediate(r));
+    expect(await until(async () => store.hasChunk(artifact.manifest.sha256, 3), Boolean, 5000, 0)).toBe(true);
     await fetcher.getChunk(artifact.manifest, 3);
     await fetcher.getChunk(artifact.manifest, 4);
     expect(await counter(metrics, 'bytesBySource', 'origin')).toBe(2048);

@@ -2,7 +2,7 @@ import { ManifestRejectedError } from '@app/manifest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeArtifact, makeKey, signManifest, trustStoreOf, type TestArtifact } from '../../test-support/fixtures';
+import { makeArtifact, makeKey, signManifest, trustStoreOf, type TestArtifact } from '@peer-agent/test-support/fixtures';
 import { SitePeers } from '../discovery/site-peers';
 import { silentLogger } from '../logging/logger';
 import { AgentMetrics } from '../metrics/agent-metrics';

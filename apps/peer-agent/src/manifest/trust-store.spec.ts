@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeKey } from '../../test-support/fixtures';
+import { makeKey } from '@peer-agent/test-support/fixtures';
 import { loadTrustStore, parsePublicKey, TrustKeyError } from './trust-store';
 
 describe(parsePublicKey.name, () => {

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { makeArtifact, makeKey } from '../../test-support/fixtures';
+import { makeArtifact, makeKey } from '@peer-agent/test-support/fixtures';
 import { OriginClient, OriginError } from './origin-client';
 
 const artifact = makeArtifact(10 * 1024 + 100, 1024, makeKey());

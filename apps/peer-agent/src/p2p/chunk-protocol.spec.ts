@@ -1,4 +1,4 @@
-import { MemoryStream } from '../../test-support/fixtures';
+import { MemoryStream } from '@peer-agent/test-support/fixtures';
 import { frameHeader, writeFrame } from './frame-codec';
 import {
   MAX_REQUEST_FRAME,

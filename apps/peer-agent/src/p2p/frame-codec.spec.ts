@@ -1,4 +1,4 @@
-import { MemoryStream } from '../../test-support/fixtures';
+import { MemoryStream } from '@peer-agent/test-support/fixtures';
 import { FIRST_SEND_BYTES, FrameError, FrameReader, frameHeader, writeFrame, WRITE_SLICE_BYTES, type ByteChunk, type SendPacer } from './frame-codec';
 
 async function* pieces(...parts: Uint8Array[]): AsyncGenerator<Uint8Array> {

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeArtifact, makeKey, type TestArtifact } from '../../test-support/fixtures';
+import { makeArtifact, makeKey, type TestArtifact } from '@peer-agent/test-support/fixtures';
 import { silentLogger } from '../logging/logger';
 import { AgentMetrics } from '../metrics/agent-metrics';
 import { ChunkStore } from './chunk-store';

@@ -1,9 +1,10 @@
-import { DataSource } from 'typeorm';
+import { databaseOf } from '@test/support/database';
 import { createHash } from 'node:crypto';
 import { readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { adminHeaders, startTestApp, type TestApp } from '../../../../test/support/app';
-import { abortedUpload, binaryStream, getJson, sendJson, upload } from '../../../../test/support/http';
+import { adminHeaders, startTestApp, type TestApp } from '@test/support/app';
+import { abortedUpload, binaryStream, getJson, sendJson, upload } from '@test/support/http';
+import { until } from '@test/support/wait';
 import { ObjectStore } from '../storage/object-store';
 import { artifactKey } from './artifacts.service';
 
@@ -32,7 +33,7 @@ describe.each(['filesystem', 's3'] as const)('artifact uploads and downloads (%s
     expect(result.body).toMatchObject({ component: 'os_armv8', version: '1.1.0', size: binary.length, ...digest(binary), requiresFrom: null, notes: 'first release' });
     expect(new Date(result.body.createdAt).getTime()).toBeGreaterThan(Date.now() - 60_000);
     // Its manifest was signed at upload: it is already stored, ready for every replica to serve.
-    const rows = await appliance.app.get(DataSource).query(`SELECT key_id FROM manifests WHERE sha256 = $1`, [result.body.sha256]);
+    const rows = await databaseOf(appliance).query(`SELECT key_id FROM manifests WHERE sha256 = $1`, [result.body.sha256]);
     expect(rows).toHaveLength(1);
   });
 
@@ -94,9 +95,15 @@ describe.each(['filesystem', 's3'] as const)('artifact uploads and downloads (%s
   });
 
   it('leaves nothing behind when the uploader disconnects half way', async () => {
+    const failedUploads = async () =>
+      (await (await fetch(`${appliance.url}/metrics`)).text())
+        .split('\n')
+        .filter((line) => line.startsWith('ota_uploads_total{') && !/result="(created|unchanged)"/.test(line))
+        .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+    const failedBefore = await failedUploads();
     await abortedUpload(appliance.url, '/api/v1/components/halfway/versions/1.0.0', 512 * 1024, 4 * 1024 * 1024);
-    // The server notices the disconnect asynchronously; give it a moment to clean up.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // The server notices the disconnect asynchronously: it removes what it received, then counts the failed upload.
+    await until(failedUploads, (failed) => failed > failedBefore);
     expect((await getJson(`${appliance.url}/api/v1/components/halfway/versions`)).status).toBe(404);
     if (storage === 'filesystem') {
       const uploads = join(appliance.dataDir, 'objects', 'uploads');

@@ -2,21 +2,20 @@ import { compareVersions, parseVersion } from '@app/resolver';
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { pipeline, type Readable } from 'node:stream';
-import { DataSource, type EntityManager } from 'typeorm';
-import { bumpCatalogRevision } from '../catalog/catalog-revision';
 import { CatalogService } from '../catalog/catalog.service';
-import { ChannelEntity } from '../channels/channel.entity';
 import { DATABASE_DISK_FULL_MESSAGE, isDatabaseDiskFull } from '../common/database-disk-full';
 import { conflict, DomainError, insufficientStorage, invalidInput, notFound, payloadTooLarge } from '../common/domain-error';
 import { AppConfig } from '../config/app-config';
-import { isDatabaseUnavailable } from '../database/driver-errors';
+import { isDatabaseUnavailable, isUniqueViolation } from '../database/driver-errors';
+import { UnitOfWork } from '../database/unit-of-work';
 import { ManifestService } from '../manifests/manifest.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { ObjectStore } from '../storage/object-store';
 import { StorageSpace } from '../storage/storage-space';
 import type { StoredBinary } from './artifact-response';
-import { ArtifactEntity } from './artifact.entity';
-import { ComponentEntity } from './component.entity';
+import type { ArtifactEntity } from './artifact.entity';
+import { ArtifactRepository, type ArtifactLock } from './artifact.repository';
+import type { ComponentEntity } from './component.entity';
 import { DigestStream, type Digest } from './digest-stream';
 import { validName, validVersion } from './names';
 
@@ -53,6 +52,23 @@ export interface UploadResult {
   created: boolean;
 }
 
+/**
+ * Why another feature needs an artifact kept, said as the end of "<component> <version> …"
+ * (`is part of rollout 42, which is still active`), or undefined when it does not. It runs inside
+ * the deleting unit of work, once the artifact's row is locked against new references.
+ */
+export type ArtifactUsageCheck = (artifactId: string) => Promise<string | undefined>;
+
+/** A channel as the versions it points at are listed with: told by the channels feature. */
+export interface ChannelPointer {
+  componentId: string;
+  artifactId: string;
+  name: string;
+}
+
+/** The channels of one component, or those pointing at one artifact, or all of them; each answer ordered by name. */
+export type ChannelPointerLookup = (scope: { componentId?: string; artifactId?: string }) => Promise<ChannelPointer[]>;
+
 export function artifactView(component: ComponentEntity, artifact: ArtifactEntity): ArtifactView {
   return {
     component: component.name,
@@ -74,17 +90,15 @@ function failedUploadResult(error: unknown): string {
   return error.code === 'InsufficientStorage' ? 'no-space' : 'failed';
 }
 
-function isUniqueViolation(error: unknown): boolean {
-  const driverError = (error as { driverError?: { code?: string }; code?: string }) ?? {};
-  return driverError.driverError?.code === '23505' || driverError.code === '23505';
-}
-
 @Injectable()
 export class ArtifactService implements OnApplicationBootstrap {
   private readonly logger = new Logger(ArtifactService.name);
+  private readonly usageChecks: ArtifactUsageCheck[] = [];
+  private channelPointers: ChannelPointerLookup = () => Promise.resolve([]);
 
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly repository: ArtifactRepository,
+    private readonly unitOfWork: UnitOfWork,
     private readonly store: ObjectStore,
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
@@ -92,6 +106,19 @@ export class ArtifactService implements OnApplicationBootstrap {
     private readonly manifests: ManifestService,
     private readonly space: StorageSpace,
   ) {}
+
+  /**
+   * Lets a feature that refers to artifacts keep them from being deleted (checks run in the order
+   * they were registered; the first reason found is the conflict's message).
+   */
+  registerUsage(check: ArtifactUsageCheck): void {
+    this.usageChecks.push(check);
+  }
+
+  /** Lets the channels feature name the channels listed with components and versions. */
+  registerChannelLookup(lookup: ChannelPointerLookup): void {
+    this.channelPointers = lookup;
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     // Runs before the HTTP server listens, so no upload of this process is under way yet.
@@ -140,7 +167,6 @@ export class ArtifactService implements OnApplicationBootstrap {
       this.metrics.uploads.inc({ result: result.created ? 'created' : 'unchanged' });
       if (result.created) {
         this.metrics.uploadBytes.inc(digest.size);
-        await this.catalog.refresh();
         // Sign the manifest now, while the upload's client waits anyway; it is also built on demand.
         await this.manifests.signedManifest(digest.sha256).catch((error: unknown) => this.logger.warn(`manifest of ${digest.sha256} not signed at upload: ${String(error)}`));
       }
@@ -184,9 +210,9 @@ export class ArtifactService implements OnApplicationBootstrap {
   ): Promise<UploadResult> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.dataSource.transaction(async (manager) => {
-          await this.lockContent(manager, digest.sha256);
-          const existing = await this.findArtifact(manager, componentName, versionKey);
+        return await this.unitOfWork.run(async () => {
+          await this.repository.lockContent(digest.sha256);
+          const existing = await this.findArtifact(componentName, versionKey);
           if (existing) {
             if (existing.artifact.sha256 !== digest.sha256) {
               throw conflict(
@@ -195,9 +221,9 @@ export class ArtifactService implements OnApplicationBootstrap {
             }
             return { artifact: artifactView(existing.component, existing.artifact), created: false };
           }
-          const component = await this.findOrCreateComponent(manager, componentName);
+          const component = (await this.findComponent(componentName)) ?? (await this.repository.addComponent(componentName));
           await this.store.promote(uploadKey, artifactKey(digest.sha256));
-          const artifact = Object.assign(new ArtifactEntity(), {
+          const saved = await this.repository.addArtifact({
             componentId: component.id,
             version,
             versionKey,
@@ -209,9 +235,7 @@ export class ArtifactService implements OnApplicationBootstrap {
             chunkSize: digest.chunkSize,
             chunkHashes: Buffer.from(digest.chunks.join(''), 'hex'),
           });
-          await manager.getRepository(ArtifactEntity).insert(artifact);
-          await bumpCatalogRevision(manager);
-          const saved = await manager.getRepository(ArtifactEntity).findOneByOrFail({ id: artifact.id });
+          await this.catalog.changed();
           return { artifact: artifactView(component, saved), created: true };
         });
       } catch (error) {
@@ -223,78 +247,66 @@ export class ArtifactService implements OnApplicationBootstrap {
     }
   }
 
-  /** Serialises everything that adds or removes the stored object of one content hash. */
-  private async lockContent(manager: EntityManager, sha256: string): Promise<void> {
-    await manager.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 7))', [sha256]);
-  }
-
   private async removeIfUnreferenced(sha256: string): Promise<void> {
-    await this.dataSource
-      .transaction(async (manager) => {
-        await this.lockContent(manager, sha256);
-        const references = await manager.getRepository(ArtifactEntity).countBy({ sha256 });
-        if (references === 0) await this.store.remove(artifactKey(sha256));
+    await this.unitOfWork
+      .run(async () => {
+        await this.repository.lockContent(sha256);
+        if ((await this.repository.countWithContent(sha256)) === 0) await this.store.remove(artifactKey(sha256));
       })
       .catch((error: unknown) => this.logger.warn(`could not remove unreferenced object ${sha256}: ${String(error)}`));
   }
 
-  private async findOrCreateComponent(manager: EntityManager, name: string): Promise<ComponentEntity> {
-    const components = manager.getRepository(ComponentEntity);
-    const found = await components.createQueryBuilder('c').where('lower(c.name) = lower(:name)', { name }).getOne();
-    if (found) return found;
-    const component = Object.assign(new ComponentEntity(), { name });
-    await components.insert(component);
-    return components.findOneByOrFail({ id: component.id });
-  }
-
-  async findComponent(name: string, manager: EntityManager = this.dataSource.manager): Promise<ComponentEntity | undefined> {
+  /** The component with this name in any letter case; joins the surrounding unit of work. */
+  async findComponent(name: string): Promise<ComponentEntity | undefined> {
     if (name.length > 64) return undefined;
-    const found = await manager.getRepository(ComponentEntity).createQueryBuilder('c').where('lower(c.name) = lower(:name)', { name }).getOne();
-    return found ?? undefined;
+    return this.repository.findComponent(name);
   }
 
-  async requireComponent(name: string, manager?: EntityManager): Promise<ComponentEntity> {
-    const component = await this.findComponent(name, manager);
+  async requireComponent(name: string): Promise<ComponentEntity> {
+    const component = await this.findComponent(name);
     if (!component) throw notFound(`component ${name.slice(0, 64)} does not exist`);
     return component;
   }
 
-  private async findArtifact(
-    manager: EntityManager,
-    componentName: string,
-    versionKey: string,
-    lock?: 'reference' | 'delete',
-  ): Promise<{ component: ComponentEntity; artifact: ArtifactEntity } | undefined> {
-    const component = await this.findComponent(componentName, manager);
+  private async findArtifact(componentName: string, versionKey: string, lock?: ArtifactLock): Promise<{ component: ComponentEntity; artifact: ArtifactEntity } | undefined> {
+    const component = await this.findComponent(componentName);
     if (!component) return undefined;
-    const artifact = await manager.getRepository(ArtifactEntity).findOne({
-      where: { componentId: component.id, versionKey },
-      lock: lock ? { mode: lock === 'delete' ? 'pessimistic_write' : 'for_key_share' } : undefined,
-    });
+    const artifact = await this.repository.findArtifact(component.id, versionKey, lock);
     return artifact ? { component, artifact } : undefined;
   }
 
-  /** The artifact of a component at a version (any spelling of it), or NotFound. */
   /**
-   * Inside a transaction the row is also locked until commit, so that a version being deleted and
-   * one being pointed at (by a channel or a rollout) at the same moment are decided one after the
-   * other, as if they had come in turn, instead of failing on a foreign key: `reference` (the
-   * default) only keeps the row from being deleted, `delete` takes it exclusively. A lock that had
-   * to wait for a delete finds nothing, which is NotFound.
+   * The artifact of a component at a version (any spelling of it), or NotFound. Inside a unit of
+   * work the row is also locked until commit, so that a version being deleted and one being
+   * pointed at (by a channel or a rollout) at the same moment are decided one after the other, as
+   * if they had come in turn, instead of failing on a foreign key: this lock only keeps the row
+   * from being deleted. A lock that had to wait for a delete finds nothing, which is NotFound.
    */
-  async requireArtifact(componentName: string, version: string, manager: EntityManager = this.dataSource.manager, lock: 'reference' | 'delete' = 'reference') {
+  requireArtifact(componentName: string, version: string): Promise<{ component: ComponentEntity; artifact: ArtifactEntity }> {
+    return this.lockedArtifact(componentName, version, 'reference');
+  }
+
+  private async lockedArtifact(componentName: string, version: string, lock: ArtifactLock): Promise<{ component: ComponentEntity; artifact: ArtifactEntity }> {
     const parsed = validVersion(version);
-    const found = await this.findArtifact(manager, componentName, parsed.key, manager.queryRunner?.isTransactionActive ? lock : undefined);
+    const found = await this.findArtifact(componentName, parsed.key, lock);
     if (!found) throw notFound(`${componentName.slice(0, 64)} has no version ${version}`);
     return found;
   }
 
+  /** Component names by id (for features that keep component ids). */
+  async componentNames(ids: string[]): Promise<Map<string, string>> {
+    const components = await this.repository.componentsByIds([...new Set(ids)]);
+    return new Map(components.map((component) => [component.id, component.name]));
+  }
+
+  /** Versions (as uploaded) by artifact id (for features that keep artifact ids). */
+  async versionNames(artifactIds: string[]): Promise<Map<string, string>> {
+    const artifacts = await this.repository.artifactsByIds([...new Set(artifactIds)]);
+    return new Map(artifacts.map((artifact) => [artifact.id, artifact.version]));
+  }
+
   async listComponents(): Promise<{ name: string; createdAt: Date; versions: number; latestVersion: string | null; channels: string[] }[]> {
-    const [components, artifacts, channels] = await Promise.all([
-      this.dataSource.getRepository(ComponentEntity).find({ order: { name: 'ASC' } }),
-      this.dataSource.getRepository(ArtifactEntity).find({ select: { componentId: true, version: true } }),
-      this.dataSource.getRepository(ChannelEntity).find({ select: { componentId: true, name: true }, order: { name: 'ASC' } }),
-    ]);
+    const [components, artifacts, channels] = await Promise.all([this.repository.listComponents(), this.repository.listVersions(), this.channelPointers({})]);
     return components.map((component) => {
       const versions = artifacts.filter((a) => a.componentId === component.id).map((a) => parseVersion(a.version));
       versions.sort(compareVersions);
@@ -311,10 +323,7 @@ export class ArtifactService implements OnApplicationBootstrap {
   /** Every version of a component, newest first, with the channels that point at it. */
   async listVersions(componentName: string): Promise<(ArtifactView & { channels: string[] })[]> {
     const component = await this.requireComponent(componentName);
-    const [artifacts, channels] = await Promise.all([
-      this.dataSource.getRepository(ArtifactEntity).findBy({ componentId: component.id }),
-      this.dataSource.getRepository(ChannelEntity).findBy({ componentId: component.id }),
-    ]);
+    const [artifacts, channels] = await Promise.all([this.repository.artifactsOf(component.id), this.channelPointers({ componentId: component.id })]);
     artifacts.sort((a, b) => compareVersions(parseVersion(b.version), parseVersion(a.version)));
     return artifacts.map((artifact) => ({
       ...artifactView(component, artifact),
@@ -324,30 +333,27 @@ export class ArtifactService implements OnApplicationBootstrap {
 
   async getVersion(componentName: string, version: string): Promise<ArtifactView & { channels: string[] }> {
     const { component, artifact } = await this.requireArtifact(componentName, version);
-    const channels = await this.dataSource.getRepository(ChannelEntity).findBy({ artifactId: artifact.id });
+    const channels = await this.channelPointers({ artifactId: artifact.id });
     return { ...artifactView(component, artifact), channels: channels.map((c) => c.name) };
   }
 
-  /** Deletes a version no channel points at; its bytes go when no other version shares them. */
+  /**
+   * Deletes a version nothing uses (no channel points at it, no active rollout ships it: see
+   * {@link registerUsage}); its bytes go when no other version shares them.
+   */
   async deleteVersion(componentName: string, version: string): Promise<void> {
-    const sha256 = await this.dataSource.transaction(async (manager) => {
+    const sha256 = await this.unitOfWork.run(async () => {
       // Waits for whoever is pointing a channel or a rollout at it; the checks below then see their commit.
-      const { component, artifact } = await this.requireArtifact(componentName, version, manager, 'delete');
-      await this.lockContent(manager, artifact.sha256);
-      const channels = await manager.getRepository(ChannelEntity).findBy({ artifactId: artifact.id });
-      if (channels.length > 0) {
-        throw conflict(`${component.name} ${artifact.version} is used by channel(s) ${channels.map((c) => c.name).join(', ')}; point them elsewhere first`);
+      const { component, artifact } = await this.lockedArtifact(componentName, version, 'delete');
+      await this.repository.lockContent(artifact.sha256);
+      for (const check of this.usageChecks) {
+        const usage = await check(artifact.id);
+        if (usage !== undefined) throw conflict(`${component.name} ${artifact.version} ${usage}`);
       }
-      const [rollout] = (await manager.query(
-        `SELECT id FROM rollouts WHERE (artifact_id = $1 OR from_artifact_id = $1) AND state IN ('scheduled', 'running', 'paused')`,
-        [artifact.id],
-      )) as { id: string }[];
-      if (rollout) throw conflict(`${component.name} ${artifact.version} is part of rollout ${rollout.id}, which is still active`);
-      await manager.getRepository(ArtifactEntity).delete({ id: artifact.id });
-      await bumpCatalogRevision(manager);
+      await this.repository.deleteArtifact(artifact.id);
+      await this.catalog.changed();
       return artifact.sha256;
     });
-    await this.catalog.refresh();
     await this.removeIfUnreferenced(sha256);
   }
 
@@ -361,8 +367,7 @@ export class ArtifactService implements OnApplicationBootstrap {
     const known = this.catalog.binary(sha256);
     if (known) return known;
     try {
-      const artifact = await this.dataSource.getRepository(ArtifactEntity).findOne({ where: { sha256 }, order: { createdAt: 'ASC', id: 'ASC' } });
-      return artifact ?? undefined;
+      return await this.repository.firstWithContent(sha256);
     } catch (error) {
       if (isDatabaseUnavailable(error)) return undefined;
       throw error;

@@ -2,6 +2,7 @@ import { Controller, Get, Param, Req, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import type { Readable } from 'node:stream';
+import { Public } from '../auth/admin-auth.guard';
 import { invalidInput, notFound } from '../common/domain-error';
 import { MetricsService } from '../metrics/metrics.service';
 import { ObjectStore, type ByteRange } from '../storage/object-store';
@@ -23,6 +24,7 @@ export class DownloadsController {
    * in-memory catalog and the bytes from the object store, so downloads go on while the database is down.
    */
   @Get(':sha256')
+  @Public('device download')
   @ApiParam({ name: 'sha256', description: 'SHA-256 of the binary, 64 lower-case hex digits' })
   @ApiOkResponse({ description: 'The binary; single Range requests get 206, unsatisfiable ones 416' })
   async download(@Param('sha256') sha256: string, @Req() request: Request, @Res() response: Response): Promise<void> {

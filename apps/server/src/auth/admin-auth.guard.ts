@@ -1,4 +1,4 @@
-import { applyDecorators, Injectable, SetMetadata, UseGuards, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { applyDecorators, Injectable, SetMetadata, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { ApiBearerAuth, ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import type { Request } from 'express';
@@ -8,9 +8,16 @@ import type { ApiKeyScope } from './api-key.entity';
 import { ApiKeyService, scopeAllows, type AuthenticatedKey } from './api-key.service';
 
 const REQUIRED_SCOPE = 'ota:required-scope';
+/** Metadata key of `Public`: its value names the route's callers. */
+export const PUBLIC_ROUTE = 'ota:public-route';
 
 export type AuthenticatedRequest = Request & { apiKey?: AuthenticatedKey };
 
+/**
+ * Guards every framework route (registered as APP_GUARD): an admin API key is required, with the
+ * scope the route names in `RequireScope`, "admin" when it names none. A route that forgets to say
+ * anything is closed, not open. Device, probe and scrape routes opt out by name with `Public`.
+ */
 @Injectable()
 export class AdminAuthGuard implements CanActivate {
   constructor(
@@ -19,7 +26,9 @@ export class AdminAuthGuard implements CanActivate {
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const required = this.reflector.getAllAndOverride<ApiKeyScope>(REQUIRED_SCOPE, [context.getHandler(), context.getClass()]) ?? 'admin';
+    const targets = [context.getHandler(), context.getClass()];
+    if (this.reflector.getAllAndOverride<string>(PUBLIC_ROUTE, targets) !== undefined) return true;
+    const required = this.reflector.getAllAndOverride<ApiKeyScope>(REQUIRED_SCOPE, targets) ?? 'admin';
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
     const token = bearerToken(request.headers.authorization);
     if (!token) throw new DomainError('Unauthenticated', 'missing API key: send Authorization: Bearer <key>');
@@ -37,9 +46,16 @@ export class AdminAuthGuard implements CanActivate {
 export function RequireScope(scope: ApiKeyScope) {
   return applyDecorators(
     SetMetadata(REQUIRED_SCOPE, scope),
-    UseGuards(AdminAuthGuard),
     ApiBearerAuth(),
     ApiUnauthorizedResponse({ description: 'Missing, unknown or revoked API key' }),
     ApiForbiddenResponse({ description: `The API key's scope is below "${scope}"` }),
   );
+}
+
+/**
+ * Opts a route out of the admin API key. `callers` names who calls it (a device, a probe, a
+ * scraper), which is why it needs no key; admin-routes.e2e-spec.ts holds the list of them.
+ */
+export function Public(callers: string) {
+  return SetMetadata(PUBLIC_ROUTE, callers);
 }

@@ -2,16 +2,16 @@ import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common'
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DataSource, IsNull, type EntityManager } from 'typeorm';
 import { conflict, notFound } from '../common/domain-error';
 import { AppConfig } from '../config/app-config';
-import { ApiKeyEntity, type ApiKeyScope } from './api-key.entity';
+import { UnitOfWork } from '../database/unit-of-work';
+import { type ApiKeyEntity, type ApiKeyScope } from './api-key.entity';
+import { ApiKeyRepository } from './api-key.repository';
 
 const SCOPE_RANK: Record<ApiKeyScope, number> = { read: 1, write: 2, admin: 3 };
 const LAST_USED_RESOLUTION_MS = 60_000;
 const ENVIRONMENT_KEY_NAME = 'ADMIN_API_KEY (environment)';
 const GENERATED_KEY_NAME = 'initial admin key';
-const SEED_LOCK_ID = 0x07a_0002;
 
 export function hashApiKey(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('hex');
@@ -53,7 +53,8 @@ export class ApiKeyService implements OnApplicationBootstrap {
   private readonly logger = new Logger(ApiKeyService.name);
 
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly keys: ApiKeyRepository,
+    private readonly unitOfWork: UnitOfWork,
     private readonly config: AppConfig,
   ) {}
 
@@ -66,24 +67,23 @@ export class ApiKeyService implements OnApplicationBootstrap {
    * with no admin key generates one, logs it once and leaves it in DATA_DIR/initial-admin-key (mode 0600).
    */
   async seedAdminKey(): Promise<void> {
-    const generated = await this.dataSource.transaction(async (manager) => {
-      await manager.query('SELECT pg_advisory_xact_lock($1)', [SEED_LOCK_ID]);
-      const keys = manager.getRepository(ApiKeyEntity);
+    const generated = await this.unitOfWork.run(async () => {
+      await this.keys.lockKeyChanges();
       if (this.config.adminApiKey) {
         const keyHash = hashApiKey(this.config.adminApiKey);
-        const existing = await keys.findOneBy({ keyHash });
+        const existing = await this.keys.findByHash(keyHash);
         if (existing?.revokedAt) {
           this.logger.warn('ADMIN_API_KEY was revoked through the API and stays revoked; set a new one to seed it');
         } else if (!existing) {
-          await this.revokeByName(manager, ENVIRONMENT_KEY_NAME);
-          await keys.insert(Object.assign(new ApiKeyEntity(), { name: ENVIRONMENT_KEY_NAME, scope: 'admin', keyHash }));
+          await this.keys.revokeByName(ENVIRONMENT_KEY_NAME, new Date());
+          await this.keys.add({ name: ENVIRONMENT_KEY_NAME, scope: 'admin', keyHash });
         }
         return undefined;
       }
-      const admins = await keys.countBy({ scope: 'admin', revokedAt: IsNull() });
+      const admins = await this.keys.countActiveAdmins();
       if (admins > 0) return undefined;
       const key = this.newKeySecret();
-      await keys.insert(Object.assign(new ApiKeyEntity(), { name: GENERATED_KEY_NAME, scope: 'admin', keyHash: hashApiKey(key) }));
+      await this.keys.add({ name: GENERATED_KEY_NAME, scope: 'admin', keyHash: hashApiKey(key) });
       return key;
     });
     if (generated) {
@@ -95,49 +95,42 @@ export class ApiKeyService implements OnApplicationBootstrap {
     }
   }
 
-  private async revokeByName(manager: EntityManager, name: string): Promise<void> {
-    await manager.getRepository(ApiKeyEntity).update({ name, revokedAt: IsNull() }, { revokedAt: new Date() });
-  }
-
   private newKeySecret(): string {
     return `ota_${randomBytes(32).toString('base64url')}`;
   }
 
   /** Answers the key a bearer token belongs to, or undefined for an unknown or revoked one. */
   async authenticate(token: string): Promise<AuthenticatedKey | undefined> {
-    const keys = this.dataSource.getRepository(ApiKeyEntity);
-    const key = await keys.findOneBy({ keyHash: hashApiKey(token) });
+    const key = await this.keys.findByHash(hashApiKey(token));
     if (!key || key.revokedAt) return undefined;
     if (!key.lastUsedAt || Date.now() - key.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
-      await keys.update({ id: key.id }, { lastUsedAt: new Date() });
+      await this.keys.markUsed(key.id, new Date());
     }
     return { id: key.id, name: key.name, scope: key.scope };
   }
 
   async create(name: string, scope: ApiKeyScope): Promise<ApiKeyView & { key: string }> {
     const key = this.newKeySecret();
-    const entity = Object.assign(new ApiKeyEntity(), { name, scope, keyHash: hashApiKey(key) });
-    await this.dataSource.getRepository(ApiKeyEntity).insert(entity);
-    const saved = await this.dataSource.getRepository(ApiKeyEntity).findOneByOrFail({ id: entity.id });
+    const id = await this.keys.add({ name, scope, keyHash: hashApiKey(key) });
+    const saved = await this.keys.get(id);
     return { ...view(saved), key };
   }
 
   async list(): Promise<ApiKeyView[]> {
-    const keys = await this.dataSource.getRepository(ApiKeyEntity).find({ order: { createdAt: 'ASC' } });
+    const keys = await this.keys.listByAge();
     return keys.map(view);
   }
 
   /** Revokes a key at once. Refuses to revoke the last admin key, which would lock every operator out. */
   async revoke(id: string): Promise<void> {
-    await this.dataSource.transaction(async (manager) => {
-      await manager.query('SELECT pg_advisory_xact_lock($1)', [SEED_LOCK_ID]);
-      const keys = manager.getRepository(ApiKeyEntity);
-      const key = await keys.findOneBy({ id });
+    await this.unitOfWork.run(async () => {
+      await this.keys.lockKeyChanges();
+      const key = await this.keys.findById(id);
       if (!key || key.revokedAt) throw notFound(`API key ${id} does not exist or is already revoked`);
-      if (key.scope === 'admin' && (await keys.countBy({ scope: 'admin', revokedAt: IsNull() })) <= 1) {
+      if (key.scope === 'admin' && (await this.keys.countActiveAdmins()) <= 1) {
         throw conflict('this is the last admin key: create another admin key before revoking it');
       }
-      await keys.update({ id }, { revokedAt: new Date() });
+      await this.keys.revoke(id, new Date());
     });
   }
 }

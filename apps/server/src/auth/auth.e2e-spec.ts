@@ -1,6 +1,6 @@
-import { DataSource } from 'typeorm';
-import { adminHeaders, startTestApp, TEST_ADMIN_KEY, type TestApp } from '../../../../test/support/app';
-import { getJson, sendJson, upload } from '../../../../test/support/http';
+import { databaseOf } from '@test/support/database';
+import { adminHeaders, startTestApp, TEST_ADMIN_KEY, type TestApp } from '@test/support/app';
+import { getJson, sendJson, upload } from '@test/support/http';
 
 describe('admin API authentication', () => {
   let appliance: TestApp;
@@ -50,7 +50,7 @@ describe('admin API authentication', () => {
     const entry = listed.body.find((key: { id: string }) => key.id === created.body.id);
     expect(entry).toMatchObject({ name: 'temporary', scope: 'read', revokedAt: null });
     expect(JSON.stringify(listed.body)).not.toContain(created.body.key);
-    const stored: { key_hash: string }[] = await appliance.app.get(DataSource).query('SELECT key_hash FROM api_keys');
+    const stored: { key_hash: string }[] = await databaseOf(appliance).query('SELECT key_hash FROM api_keys');
     expect(stored.map((row) => row.key_hash)).not.toContain(created.body.key);
 
     expect((await getJson(`${appliance.url}/api/v1/components`, adminHeaders(created.body.key))).status).toBe(200);

@@ -8,7 +8,7 @@ const RECONNECT_MS = 2000;
 
 /**
  * Tells this process when another replica changed the catalog: with PostgreSQL, through
- * LISTEN/NOTIFY (bumpCatalogRevision notifies in the changing transaction, so the message arrives
+ * LISTEN/NOTIFY (CatalogService.changed() notifies in the changing transaction, so the message arrives
  * exactly when the change is visible). The embedded database has one process, which refreshes itself.
  */
 @Injectable()

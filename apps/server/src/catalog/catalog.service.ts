@@ -1,8 +1,9 @@
 import { CatalogError, indexCatalog, type CatalogIndex } from '@app/resolver';
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DatabaseContext, UnitOfWork } from '../database/unit-of-work';
 import { CatalogEvents } from './catalog-events';
-import { loadCatalogSnapshot, type CatalogBinary } from './catalog-snapshot';
+import type { CatalogBinary } from './catalog-snapshot';
+import { CatalogRepository } from './catalog.repository';
 
 /** A notification can be lost (a listener reconnecting); a cheap revision check every so often catches it. */
 const SAFETY_CHECK_MS = 30_000;
@@ -19,9 +20,13 @@ export class CatalogService implements OnApplicationBootstrap, OnApplicationShut
   private running?: Promise<void>;
   private again = false;
   private safetyTimer?: NodeJS.Timeout;
+  /** The units of work whose change has been counted already: one bump and one refresh each. */
+  private readonly changedIn = new WeakSet<object>();
 
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly repository: CatalogRepository,
+    private readonly unitOfWork: UnitOfWork,
+    private readonly context: DatabaseContext,
     private readonly events: CatalogEvents,
   ) {}
 
@@ -53,6 +58,22 @@ export class CatalogService implements OnApplicationBootstrap, OnApplicationShut
   }
 
   /**
+   * Says that what devices may be offered changed: bumps the revision in the surrounding unit of
+   * work (other replicas are notified when it commits) and refreshes this replica's catalog after
+   * the commit, before the unit of work returns. Several changes in one unit of work count once.
+   * Outside a unit of work the bump commits on its own and the refresh follows at once.
+   */
+  async changed(): Promise<void> {
+    const transaction = this.context.current();
+    if (transaction) {
+      if (this.changedIn.has(transaction)) return;
+      this.changedIn.add(transaction);
+    }
+    await this.repository.bumpRevision();
+    await this.unitOfWork.afterCommit(() => this.refresh());
+  }
+
+  /**
    * Reloads the catalog; resolves once a load that started after this call has finished, so a
    * caller that just committed a change sees it. Concurrent calls share loads.
    */
@@ -77,7 +98,7 @@ export class CatalogService implements OnApplicationBootstrap, OnApplicationShut
 
   private async load(): Promise<void> {
     try {
-      const { snapshot, binaries } = await loadCatalogSnapshot(this.dataSource);
+      const { snapshot, binaries } = await this.repository.loadSnapshot();
       this.index = indexCatalog(snapshot);
       this.binaries = binaries;
     } catch (error) {
@@ -90,8 +111,7 @@ export class CatalogService implements OnApplicationBootstrap, OnApplicationShut
 
   private async checkRevision(): Promise<void> {
     try {
-      const [row] = (await this.dataSource.query(`SELECT revision FROM catalog_revision WHERE id = 1`)) as { revision: string }[];
-      if (String(row.revision) !== this.index?.revision) await this.refresh();
+      if ((await this.repository.committedRevision()) !== this.index?.revision) await this.refresh();
     } catch (error) {
       this.logger.warn(`catalog revision check failed: ${String(error)}`);
     }

@@ -1,6 +1,6 @@
 import { Client } from 'pg';
-import { adminHeaders, startTestApp, type TestApp } from '../../../../test/support/app';
-import { sendJson, upload } from '../../../../test/support/http';
+import { adminHeaders, startTestApp, type TestApp } from '@test/support/app';
+import { sendJson, upload } from '@test/support/http';
 
 const PAIRS = 40;
 

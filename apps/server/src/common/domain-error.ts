@@ -1,9 +1,12 @@
 /**
- * Errors the services throw, in the domain's words. Each transport maps them once:
- * HTTP in {@link HttpErrorFilter}, MQTT in the broker adapter, jobs in the scheduler.
+ * Errors the services throw, in the domain's words. Each transport maps every code once, in an
+ * exhaustive switch: HTTP in http-error-mapper.ts (the framework's filter and the GET /package fast
+ * path), MQTT in mqtt/mqtt-error-mapper.ts, jobs in job-error-mapper.ts.
  */
 export type DomainErrorCode =
   | 'InvalidInput'
+  /** A name or value of the request is longer than its limit (a device check's parameter). */
+  | 'ParameterTooLong'
   | 'NotFound'
   | 'Conflict'
   | 'PayloadTooLarge'

@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
-import { adminHeaders, startTestApp, type TestApp } from '../../../../test/support/app';
+import { adminHeaders, startTestApp, type TestApp } from '@test/support/app';
 import { AppConfig } from '../config/app-config';
 import { createHttpServer } from './http-server';
 

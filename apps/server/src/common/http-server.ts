@@ -3,7 +3,7 @@ import { ExpressAdapter } from '@nestjs/platform-express';
 import { createServer, ServerResponse, STATUS_CODES, type IncomingMessage, type RequestListener, type Server, type ServerOptions } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { errorBody } from './http-error.filter';
+import { errorBody } from './http-error-mapper';
 
 /** The HTTP listener's limits (AppConfig.http); README's configuration table explains each default. */
 export interface HttpServerSettings {

@@ -1,8 +1,8 @@
-import { DataSource } from 'typeorm';
-import { startTestApp, type TestApp } from '../../../../test/support/app';
-import { getJson, sendJson, upload } from '../../../../test/support/http';
-import { connectDevice, endAll, nextMessage, publish, subscribe } from '../../../../test/support/mqtt';
-import { until } from '../../../../test/support/wait';
+import { databaseOf } from '@test/support/database';
+import { startTestApp, type TestApp } from '@test/support/app';
+import { getJson, sendJson, upload } from '@test/support/http';
+import { connectDevice, endAll, nextMessage, publish, subscribe } from '@test/support/mqtt';
+import { until } from '@test/support/wait';
 import { AppConfig } from '../config/app-config';
 import { MqttService } from '../mqtt/mqtt.service';
 
@@ -150,7 +150,7 @@ describe('NUL bytes, control characters and deep JSON are refused before anythin
         offerFor('nul-seen', JSON.stringify({ requestId: 'r-3', attributes: { cpuArch: 'armv8', site: 'x\u0000' } })),
         offerFor('clean-seen', JSON.stringify({ requestId: 'r-4', attributes: { cpuArch: 'armv8', site: 'plant-7' } })),
       ]);
-      const dataSource = appliance.app.get(DataSource);
+      const dataSource = databaseOf(appliance);
       const seen = await until(
         async () => (await dataSource.query(`SELECT id FROM devices WHERE id = 'clean-seen' AND last_seen_at IS NOT NULL`)) as unknown[],
         (rows) => rows.length > 0,

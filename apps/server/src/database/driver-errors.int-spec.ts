@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import { DataSource, QueryFailedError } from 'typeorm';
-import { createTestDatabase, type TestDatabase } from '../../../../test/support/postgres';
-import { freePort } from '../../../../test/support/process';
+import { createTestDatabase, type TestDatabase } from '@test/support/postgres';
+import { freePort } from '@test/support/process';
 import { DomainError } from '../common/domain-error';
 import { driverErrorCode, isDatabaseUnavailable, isForeignKeyViolation, isUniqueViolation, unavailableIfDatabaseDown } from './driver-errors';
 

@@ -1,7 +1,7 @@
 import { PGlite } from '@electric-sql/pglite';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeTempDir } from '../../../../test/support/temp-dir';
+import { makeTempDir } from '@test/support/temp-dir';
 import { createClusterIfMissing } from './embedded-cluster';
 
 describe(createClusterIfMissing.name, () => {

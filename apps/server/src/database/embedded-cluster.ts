@@ -71,8 +71,8 @@ function fsyncDir(dir: string): void {
  * Creates the embedded database's cluster in `dataDir` when there is none yet, in a short-lived
  * child process. PGlite's own first start runs initdb inside the calling process (a second
  * PostgreSQL and the initdb program, each in its own WebAssembly memory), and the serving process
- * kept most of that memory: 620 MiB idle after a first start against 450 after a restart. The
- * child builds the cluster in a sibling folder that is renamed into place only when complete, so an
+ * kept much of it (bench/idle-memory: about 500 MiB idle after a first start, 200 now). The child
+ * builds the cluster in a sibling folder that is renamed into place only when complete, so an
  * interrupted first start leaves nothing half-made for the next one to trust.
  *
  * A `dataDir` that has files but no cluster is left to PGlite, as before.

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
-import { createTestDatabase, type TestDatabase } from '../../../../test/support/postgres';
-import { makeTempDir } from '../../../../test/support/temp-dir';
+import { createTestDatabase, type TestDatabase } from '@test/support/postgres';
+import { makeTempDir } from '@test/support/temp-dir';
 import type { DatabaseSettings } from '../config/app-config';
 import { openDataSource, revertLastMigration, runMigrations } from './data-source';
 import { migrations } from './migrations';

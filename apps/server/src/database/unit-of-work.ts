@@ -7,6 +7,32 @@ interface Transaction {
   afterCommit: (() => Promise<void> | void)[];
 }
 
+// DatabaseContext comes first: UnitOfWork's constructor metadata names it when the module loads.
+/** Where repositories find the transaction they are in, or the plain connection outside one. */
+@Injectable()
+export class DatabaseContext {
+  readonly storage = new AsyncLocalStorage<Transaction>();
+
+  constructor(readonly dataSource: DataSource) {}
+
+  current(): Transaction | undefined {
+    return this.storage.getStore();
+  }
+
+  get manager(): EntityManager {
+    return this.current()?.manager ?? this.dataSource.manager;
+  }
+
+  repository<Entity extends ObjectLiteral>(target: EntityTarget<Entity>): Repository<Entity> {
+    return this.manager.getRepository(target);
+  }
+
+  /** True inside a unit of work: row locks taken now are held until it commits. */
+  get inTransaction(): boolean {
+    return this.current() !== undefined;
+  }
+}
+
 /**
  * One transaction that several features' repositories take part in, without an EntityManager
  * passed from service to service: {@link run} opens it, and every repository call made inside
@@ -38,30 +64,5 @@ export class UnitOfWork {
     const transaction = this.context.current();
     if (transaction) transaction.afterCommit.push(task);
     else await task();
-  }
-}
-
-/** Where repositories find the transaction they are in, or the plain connection outside one. */
-@Injectable()
-export class DatabaseContext {
-  readonly storage = new AsyncLocalStorage<Transaction>();
-
-  constructor(readonly dataSource: DataSource) {}
-
-  current(): Transaction | undefined {
-    return this.storage.getStore();
-  }
-
-  get manager(): EntityManager {
-    return this.current()?.manager ?? this.dataSource.manager;
-  }
-
-  repository<Entity extends ObjectLiteral>(target: EntityTarget<Entity>): Repository<Entity> {
-    return this.manager.getRepository(target);
-  }
-
-  /** True inside a unit of work: row locks taken now are held until it commits. */
-  get inTransaction(): boolean {
-    return this.current() !== undefined;
   }
 }

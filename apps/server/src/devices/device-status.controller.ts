@@ -2,6 +2,7 @@ import { Body, Controller, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiOkResponse, ApiServiceUnavailableResponse, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { DeviceIdParams, StatusReportDto, StatusStoredResponse } from './devices.dto';
 import { DeviceService, parseStatusReport } from './devices.service';
+import { Public } from '../auth/admin-auth.guard';
 import { ApiOptionalDeviceToken, DeviceToken } from '../common/device-token';
 
 
@@ -12,6 +13,7 @@ export class DeviceStatusController {
 
   /** The HTTP twin of the MQTT status message. */
   @Post(':id/status')
+  @Public('device status report')
   @HttpCode(200)
   @ApiOptionalDeviceToken()
   @ApiOkResponse({ type: StatusStoredResponse })

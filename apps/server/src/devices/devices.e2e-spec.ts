@@ -1,5 +1,5 @@
-import { startTestApp, type TestApp } from '../../../../test/support/app';
-import { getJson, sendJson } from '../../../../test/support/http';
+import { startTestApp, type TestApp } from '@test/support/app';
+import { getJson, sendJson } from '@test/support/http';
 
 describe('device status reports and inventory', () => {
   let appliance: TestApp;

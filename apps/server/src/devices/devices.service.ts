@@ -3,15 +3,13 @@ import { Injectable } from '@nestjs/common';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { createHash, randomBytes } from 'node:crypto';
-import { DataSource, MoreThan, type EntityManager } from 'typeorm';
 import { NAME_PATTERN } from '../artifacts/names';
 import { conflict, DomainError, invalidInput, notFound } from '../common/domain-error';
 import { AppConfig } from '../config/app-config';
 import { unavailableIfDatabaseDown } from '../database/driver-errors';
-import { DeviceInventoryEntity } from './device-inventory.entity';
-import { DeviceEntity } from './device.entity';
+import { UnitOfWork } from '../database/unit-of-work';
+import { DeviceRepository } from './device.repository';
 import { DEVICE_ID_PATTERN, StatusReportDto } from './devices.dto';
-import { StatusReportEntity } from './status-report.entity';
 
 const HISTORY_LENGTH = 100;
 /** Reports without a reportId that repeat word for word within this window are one report delivered twice. */
@@ -60,19 +58,23 @@ export interface StatusReceipt {
   stored: boolean;
 }
 
-/** Runs in the transaction that stores a new (not duplicate) status report. */
-export type StatusListener = (manager: EntityManager, deviceId: string, report: StatusReportDto) => Promise<void>;
+/**
+ * Runs inside the unit of work that stores a new (not duplicate) status report: what it writes
+ * commits or rolls back with the report.
+ */
+export type StatusListener = (deviceId: string, report: StatusReportDto) => Promise<void>;
 
 @Injectable()
 export class DeviceService {
   private readonly statusListeners: StatusListener[] = [];
 
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly repository: DeviceRepository,
+    private readonly unitOfWork: UnitOfWork,
     private readonly config: AppConfig,
   ) {}
 
-  /** Lets another feature (rollouts) act on each new status report, in the same transaction. */
+  /** Lets another feature (rollouts) act on each new status report, in the same unit of work. */
   onStatusStored(listener: StatusListener): void {
     this.statusListeners.push(listener);
   }
@@ -85,42 +87,33 @@ export class DeviceService {
    */
   async recordStatus(deviceId: string, report: StatusReportDto, now = Date.now()): Promise<StatusReceipt> {
     validDeviceId(deviceId);
-    return this.dataSource.transaction(async (manager) => {
-      await manager.query(
-        `INSERT INTO devices (id, last_seen_at) VALUES ($1, now()) ON CONFLICT (id) DO UPDATE SET last_seen_at = now()`,
-        [deviceId],
-      );
-      const inserted: { id: string }[] = await manager.query(
-        `INSERT INTO status_reports (device_id, component, version, state, detail, rollout_id, dedupe_key)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (device_id, dedupe_key) DO NOTHING
-         RETURNING id`,
-        [deviceId, report.component, report.version, report.state, report.detail ?? null, report.rolloutId ?? null, dedupeKey(report, now)],
-      );
-      const stored = inserted.length > 0;
-      if (stored) for (const listener of this.statusListeners) await listener(manager, deviceId, report);
-      if (stored && report.state === 'installed') {
-        await manager.query(
-          `INSERT INTO device_inventory (device_id, component, version, updated_at) VALUES ($1, $2, $3, now())
-           ON CONFLICT (device_id, component) DO UPDATE SET version = EXCLUDED.version, updated_at = now()`,
-          [deviceId, report.component, report.version],
-        );
-      }
-      return { stored };
-    }).catch((error: unknown) => {
-      throw unavailableIfDatabaseDown(error, 'the status report was not stored');
-    });
+    return this.unitOfWork
+      .run(async () => {
+        await this.repository.markSeen(deviceId);
+        const stored = await this.repository.addStatusReport({
+          deviceId,
+          component: report.component,
+          version: report.version,
+          state: report.state,
+          detail: report.detail ?? null,
+          rolloutId: report.rolloutId ?? null,
+          dedupeKey: dedupeKey(report, now),
+        });
+        if (stored) for (const listener of this.statusListeners) await listener(deviceId, report);
+        if (stored && report.state === 'installed') await this.repository.setInstalled(deviceId, report.component, report.version);
+        return { stored };
+      })
+      .catch((error: unknown) => {
+        throw unavailableIfDatabaseDown(error, 'the status report was not stored');
+      });
   }
 
   /** Whether `token` is the current token of a registered device. */
   async authenticate(deviceId: string, token: string | undefined): Promise<boolean> {
     if (!token || !DEVICE_ID_PATTERN.test(deviceId)) return false;
-    const device = await this.dataSource
-      .getRepository(DeviceEntity)
-      .findOneBy({ id: deviceId })
-      .catch((error: unknown) => {
-        throw unavailableIfDatabaseDown(error, 'the device token cannot be checked');
-      });
+    const device = await this.repository.findById(deviceId).catch((error: unknown) => {
+      throw unavailableIfDatabaseDown(error, 'the device token cannot be checked');
+    });
     return !!device?.tokenHash && device.tokenHash === sha256(token);
   }
 
@@ -143,18 +136,9 @@ export class DeviceService {
       const value = seen.get(id);
       return value === undefined ? null : JSON.stringify(value);
     });
-    await this.dataSource.transaction(async (manager) => {
-      await manager.query(
-        `INSERT INTO devices (id, attributes, last_seen_at)
-           SELECT id, COALESCE(attrs::jsonb, '{}'::jsonb), now() FROM unnest($1::varchar[], $2::text[]) AS t(id, attrs)
-         ON CONFLICT (id) DO NOTHING`,
-        [ids, attributes],
-      );
-      await manager.query(
-        `UPDATE devices d SET last_seen_at = now(), attributes = COALESCE(t.attrs::jsonb, d.attributes)
-           FROM unnest($1::varchar[], $2::text[]) AS t(id, attrs) WHERE d.id = t.id`,
-        [ids, attributes],
-      );
+    await this.unitOfWork.run(async () => {
+      await this.repository.addUnknown(ids, attributes);
+      await this.repository.markManySeen(ids, attributes);
     });
   }
 
@@ -170,14 +154,13 @@ export class DeviceService {
       throw invalidInput('attribute site must be a site id as peer agents register with: 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit');
     }
     const token = `dev_${randomBytes(24).toString('base64url')}`;
-    await this.dataSource.transaction(async (manager) => {
-      const devices = manager.getRepository(DeviceEntity);
-      const existing = await devices.findOneBy({ id: deviceId });
+    await this.unitOfWork.run(async () => {
+      const existing = await this.repository.findById(deviceId);
       if (existing?.registered) throw conflict(`device ${deviceId} is already registered; rotate its token with POST /api/v1/devices/${deviceId}/token`);
       if (existing) {
-        await devices.update({ id: deviceId }, { registered: true, tokenHash: sha256(token), attributes: { ...existing.attributes, ...clean }, site });
+        await this.repository.registerKnown(deviceId, { tokenHash: sha256(token), attributes: { ...existing.attributes, ...clean }, site });
       } else {
-        await devices.insert({ id: deviceId, registered: true, tokenHash: sha256(token), attributes: clean, site });
+        await this.repository.registerNew(deviceId, { tokenHash: sha256(token), attributes: clean, site });
       }
     });
     return { id: deviceId, token };
@@ -185,23 +168,22 @@ export class DeviceService {
 
   /** The site a registered device was registered in (its `site` attribute then), or null when none was named. */
   async registeredSite(deviceId: string): Promise<string | null> {
-    const device = await this.dataSource.getRepository(DeviceEntity).findOne({ select: { site: true }, where: { id: deviceId, registered: true } });
-    return device?.site ?? null;
+    return (await this.repository.registeredSite(deviceId)) ?? null;
+  }
+
+  /** The size of the known fleet: every device that ever made contact or was registered. */
+  count(): Promise<number> {
+    return this.repository.count();
   }
 
   async rotateToken(deviceId: string): Promise<{ id: string; token: string }> {
     const token = `dev_${randomBytes(24).toString('base64url')}`;
-    const result = await this.dataSource.getRepository(DeviceEntity).update({ id: deviceId, registered: true }, { tokenHash: sha256(token) });
-    if (!result.affected) throw notFound(`no registered device ${deviceId}`);
+    if (!(await this.repository.replaceTokenHash(deviceId, sha256(token)))) throw notFound(`no registered device ${deviceId}`);
     return { id: deviceId, token };
   }
 
   async list(limit = 100, after?: string) {
-    const devices = await this.dataSource.getRepository(DeviceEntity).find({
-      where: after ? { id: MoreThan(after) } : {},
-      order: { id: 'ASC' },
-      take: limit + 1,
-    });
+    const devices = await this.repository.page(limit + 1, after);
     const page = devices.slice(0, limit);
     return {
       items: page.map((d) => ({ id: d.id, attributes: d.attributes, registered: d.registered, createdAt: d.createdAt, lastSeenAt: d.lastSeenAt })),
@@ -210,12 +192,9 @@ export class DeviceService {
   }
 
   async get(deviceId: string) {
-    const device = await this.dataSource.getRepository(DeviceEntity).findOneBy({ id: deviceId });
+    const device = await this.repository.findById(deviceId);
     if (!device) throw notFound(`no device ${deviceId}`);
-    const [installed, history] = await Promise.all([
-      this.dataSource.getRepository(DeviceInventoryEntity).find({ where: { deviceId }, order: { component: 'ASC' } }),
-      this.dataSource.getRepository(StatusReportEntity).find({ where: { deviceId }, order: { receivedAt: 'DESC', id: 'DESC' }, take: HISTORY_LENGTH }),
-    ]);
+    const [installed, history] = await Promise.all([this.repository.inventory(deviceId), this.repository.history(deviceId, HISTORY_LENGTH)]);
     return {
       id: device.id,
       attributes: device.attributes,

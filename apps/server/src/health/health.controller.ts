@@ -1,7 +1,8 @@
 import { Controller, Get, Header, HttpStatus, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { DataSource } from 'typeorm';
+import { Public } from '../auth/admin-auth.guard';
+import { DatabaseHealth } from '../database/database-health';
 import { ObjectStore } from '../storage/object-store';
 import { StorageSpace } from '../storage/storage-space';
 
@@ -26,12 +27,13 @@ async function check(name: string, probe: () => Promise<unknown>): Promise<[stri
 @Controller()
 export class HealthController {
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly database: DatabaseHealth,
     private readonly store: ObjectStore,
     private readonly space: StorageSpace,
   ) {}
 
   @Get('healthz')
+  @Public('liveness probe')
   @Header('Cache-Control', 'no-store')
   @ApiOkResponse({ description: 'The process is up' })
   healthz(): { status: 'ok' } {
@@ -39,11 +41,12 @@ export class HealthController {
   }
 
   @Get('readyz')
+  @Public('readiness probe')
   @Header('Cache-Control', 'no-store')
   @ApiOkResponse({ description: 'The database and the object store answer, and DATA_DIR has at least STORAGE_MIN_FREE_BYTES free' })
   @ApiServiceUnavailableResponse({ description: 'A dependency does not answer, or DATA_DIR is short of space; the body says which' })
   async readyz(@Res({ passthrough: true }) response: Response): Promise<{ status: string; checks: Record<string, string> }> {
-    const probes = [check('database', () => this.dataSource.query('SELECT 1')), check('storage', () => this.store.ping())];
+    const probes = [check('database', () => this.database.ping()), check('storage', () => this.store.ping())];
     if (this.space.watches) probes.push(check('disk', () => this.diskHasRoom()));
     const checks = Object.fromEntries(await Promise.all(probes));
     const ready = Object.values(checks).every((result) => result === 'ok');

@@ -5,9 +5,9 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { startTestApp, type TestApp } from '../../../../test/support/app';
-import { upload } from '../../../../test/support/http';
-import { makeTempDir } from '../../../../test/support/temp-dir';
+import { startTestApp, type TestApp } from '@test/support/app';
+import { upload } from '@test/support/http';
+import { makeTempDir } from '@test/support/temp-dir';
 
 /** The examples of docs/device-verification.md, run as a device maker would run them. */
 const EXAMPLES = join(__dirname, '..', '..', '..', '..', 'docs', 'examples');

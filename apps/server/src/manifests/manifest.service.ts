@@ -1,11 +1,12 @@
 import { canonicalJson } from '@app/manifest';
 import { Injectable, Logger } from '@nestjs/common';
-import { DataSource, type EntityManager } from 'typeorm';
 import { CatalogService } from '../catalog/catalog.service';
 import { DomainError, notFound } from '../common/domain-error';
 import { isDatabaseUnavailable, isForeignKeyViolation, unavailableIfDatabaseDown } from '../database/driver-errors';
-import { bodyEtag, buildManifest, ChunkHashesMismatchError, signedManifestBody, type ManifestSource } from './manifest';
+import { UnitOfWork } from '../database/unit-of-work';
+import { bodyEtag, buildManifest, ChunkHashesMismatchError, signedManifestBody } from './manifest';
 import { ByteBoundedLru } from './manifest-cache';
+import { ManifestRepository, type StoredManifest } from './manifest.repository';
 import { SigningKeys, type PublicSigningKey } from './signing-keys';
 
 /** A signed manifest as served: the exact body and its ETag. */
@@ -18,25 +19,6 @@ export interface ServedManifest {
 /** A served manifest as kept in memory, with the artifact it names. */
 interface CachedManifest extends ServedManifest {
   artifactId: string;
-}
-
-interface StoredManifestRow {
-  manifest: string;
-  signature: string;
-  key_id: string;
-  artifact_id: string;
-}
-
-interface ArtifactRow {
-  id: string;
-  component: string;
-  version: string;
-  sha256: string;
-  md5: string;
-  size: string | number;
-  chunk_size: number;
-  chunk_hashes: Uint8Array;
-  created_at: Date | string;
 }
 
 /** Attempts when the artifact a manifest was being built for is deleted at that moment. */
@@ -70,7 +52,8 @@ export class ManifestService {
   private readonly cache = new ByteBoundedLru<CachedManifest>(CACHE_BYTES);
 
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly repository: ManifestRepository,
+    private readonly unitOfWork: UnitOfWork,
     private readonly keys: SigningKeys,
     private readonly catalog: CatalogService,
   ) {}
@@ -96,11 +79,11 @@ export class ManifestService {
   }
 
   private async loadOrBuild(sha256: string): Promise<CachedManifest> {
-    const stored = await this.findStored(this.dataSource.manager, sha256);
-    if (stored && this.keys.isActive(stored.key_id)) return this.served(stored);
+    const stored = await this.repository.find(sha256);
+    if (stored && this.keys.isActive(stored.keyId)) return this.served(stored);
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.dataSource.transaction((manager) => this.build(manager, sha256));
+        return await this.unitOfWork.run(() => this.build(sha256));
       } catch (error) {
         // The artifact was deleted between reading it and storing its manifest: look again.
         if (isForeignKeyViolation(error) && attempt < BUILD_ATTEMPTS) continue;
@@ -109,46 +92,22 @@ export class ManifestService {
     }
   }
 
-  private served(row: StoredManifestRow): CachedManifest {
-    const body = signedManifestBody(row.manifest, row.signature);
-    return { body, etag: bodyEtag(body), keyId: row.key_id, artifactId: row.artifact_id };
-  }
-
-  private async findStored(manager: EntityManager, sha256: string): Promise<StoredManifestRow | undefined> {
-    const rows: StoredManifestRow[] = await manager.query(`SELECT manifest, signature, key_id, artifact_id FROM manifests WHERE sha256 = $1`, [sha256]);
-    return rows[0];
+  private served(stored: StoredManifest): CachedManifest {
+    const body = signedManifestBody(stored.manifest, stored.signature);
+    return { body, etag: bodyEtag(body), keyId: stored.keyId, artifactId: stored.artifactId };
   }
 
   /**
    * Builds, signs and stores the manifest under a per-hash lock, so that replicas asked at the
    * same moment sign once; the others find the stored one once the lock is theirs.
    */
-  private async build(manager: EntityManager, sha256: string): Promise<CachedManifest> {
-    await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`manifest:${sha256}`]);
-    const stored = await this.findStored(manager, sha256);
-    if (stored && this.keys.isActive(stored.key_id)) return this.served(stored);
+  private async build(sha256: string): Promise<CachedManifest> {
+    await this.repository.lockHash(sha256);
+    const stored = await this.repository.find(sha256);
+    if (stored && this.keys.isActive(stored.keyId)) return this.served(stored);
 
-    const artifacts: ArtifactRow[] = await manager.query(
-      `SELECT a.id, c.name AS component, a.version, a.sha256, a.md5, a.size, a.chunk_size, a.chunk_hashes, a.created_at
-         FROM artifacts a JOIN components c ON c.id = a.component_id
-        WHERE a.sha256 = $1
-        ORDER BY a.created_at ASC, a.id ASC
-        LIMIT 1`,
-      [sha256],
-    );
-    const artifact = artifacts[0];
-    if (!artifact) throw notFound(`no artifact has sha256 ${sha256}`);
-
-    const source: ManifestSource = {
-      component: artifact.component,
-      version: artifact.version,
-      sha256: artifact.sha256,
-      md5: artifact.md5,
-      size: Number(artifact.size),
-      chunkSize: artifact.chunk_size,
-      chunkHashes: artifact.chunk_hashes,
-      createdAt: new Date(artifact.created_at),
-    };
+    const source = await this.repository.source(sha256);
+    if (!source) throw notFound(`no artifact has sha256 ${sha256}`);
     let canonical: string;
     try {
       canonical = canonicalJson(buildManifest(source, this.keys.currentKeyId));
@@ -160,13 +119,9 @@ export class ManifestService {
       throw error;
     }
     const signature = this.keys.sign(Buffer.from(canonical, 'utf8')).toString('base64');
-    await manager.query(
-      `INSERT INTO manifests (sha256, artifact_id, key_id, manifest, signature) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (sha256) DO UPDATE SET artifact_id = EXCLUDED.artifact_id, key_id = EXCLUDED.key_id,
-         manifest = EXCLUDED.manifest, signature = EXCLUDED.signature, created_at = now()`,
-      [sha256, artifact.id, this.keys.currentKeyId, canonical, signature],
-    );
-    if (stored) this.logger.log(`manifest of ${sha256} was signed by retired key ${stored.key_id}; signed again with ${this.keys.currentKeyId}`);
-    return this.served({ manifest: canonical, signature, key_id: this.keys.currentKeyId, artifact_id: artifact.id });
+    const signed: StoredManifest = { manifest: canonical, signature, keyId: this.keys.currentKeyId, artifactId: source.artifactId };
+    await this.repository.store(sha256, signed);
+    if (stored) this.logger.log(`manifest of ${sha256} was signed by retired key ${stored.keyId}; signed again with ${this.keys.currentKeyId}`);
+    return this.served(signed);
   }
 }

@@ -2,6 +2,7 @@ import { Controller, Get, Param, Req, Res } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { SHA256_PATTERN } from '../artifacts/names';
+import { Public } from '../auth/admin-auth.guard';
 import { invalidInput } from '../common/domain-error';
 import { ManifestService } from './manifest.service';
 import { SignedManifestResponse, SigningKeysResponse } from './manifests.dto';
@@ -25,6 +26,7 @@ export class ManifestsController {
   constructor(private readonly manifests: ManifestService) {}
 
   @Get('manifests/:sha256')
+  @Public('device manifest')
   @ApiParam({ name: 'sha256', description: 'SHA-256 of the binary, 64 hex digits' })
   @ApiOkResponse({ type: SignedManifestResponse, description: 'The signed manifest, cacheable for a day, with an ETag' })
   @ApiBadRequestResponse({ description: 'Not a SHA-256' })
@@ -43,6 +45,7 @@ export class ManifestsController {
   }
 
   @Get('keys')
+  @Public('manifest signing keys')
   @ApiOkResponse({ type: SigningKeysResponse, description: 'The Ed25519 public keys manifests are signed with; pin them once' })
   keys(@Res({ passthrough: true }) response: Response): SigningKeysResponse {
     response.setHeader('Cache-Control', KEYS_CACHE_CONTROL);

@@ -3,9 +3,9 @@ import { createHash, createPublicKey, generateKeyPairSync, verify } from 'node:c
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { startTestApp, type TestApp } from '../../../../test/support/app';
-import { getJson, upload } from '../../../../test/support/http';
-import { makeTempDir } from '../../../../test/support/temp-dir';
+import { startTestApp, type TestApp } from '@test/support/app';
+import { getJson, upload } from '@test/support/http';
+import { makeTempDir } from '@test/support/temp-dir';
 
 const CHUNK = 64 * 1024;
 

@@ -1,5 +1,6 @@
 import { Logger, Module } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
+import { ManifestRepository } from './manifest.repository';
 import { ManifestService } from './manifest.service';
 import { ManifestsController } from './manifests.controller';
 import { SigningKeys } from './signing-keys';
@@ -20,6 +21,7 @@ import { SigningKeys } from './signing-keys';
         return keys;
       },
     },
+    ManifestRepository,
     ManifestService,
   ],
   exports: [ManifestService],

@@ -1,7 +1,7 @@
 import { createHash, createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeTempDir } from '../../../../test/support/temp-dir';
+import { makeTempDir } from '@test/support/temp-dir';
 import { SigningKeys } from './signing-keys';
 
 describe(SigningKeys.name, () => {

@@ -2,28 +2,21 @@ import { Injectable, Logger } from '@nestjs/common';
 import { Counter } from 'prom-client';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
+import type { RolloutAnnouncement, RolloutAnnouncer } from '../rollouts/rollout-announcements';
 import { ANNOUNCE_TOPIC } from './mqtt-broker';
 import { MqttService } from './mqtt.service';
 import { TokenBucket } from './token-bucket';
 
-/** What devices are told when a version becomes available to them (a rollout phase opening). */
-export interface Announcement {
-  component: string;
-  channel: string;
-  version: string;
-  selectors: Record<string, string>;
-  /** Devices with a cohort below this are in; 100 means everyone. */
-  maxCohort: number;
-  /** A device waits a random 0..jitterSeconds before checking, spreading the load. */
-  jitterSeconds: number;
-}
+/** What devices are told on ota/v1/announce when a version becomes available to them (a rollout phase opening): the JSON payload. */
+export type Announcement = RolloutAnnouncement;
 
 /**
  * Publishes announcements on ota/v1/announce, at most ANNOUNCE_MAX_PER_MINUTE: more wait their
- * turn (in order) rather than being dropped, since each one opens a rollout phase.
+ * turn (in order) rather than being dropped, since each one opens a rollout phase. The rollouts
+ * feature's announcer (registered by MqttModule).
  */
 @Injectable()
-export class AnnounceService {
+export class AnnounceService implements RolloutAnnouncer {
   private readonly logger = new Logger('Announce');
   private readonly bucket: TokenBucket;
   private queue: Promise<void> = Promise.resolve();

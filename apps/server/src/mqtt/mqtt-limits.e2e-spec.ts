@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startTestApp, type TestApp } from '../../../../test/support/app';
-import { connectDevice, endAll, nextMessage, publish, subscribe } from '../../../../test/support/mqtt';
-import { makeTempDir } from '../../../../test/support/temp-dir';
-import { upload, sendJson } from '../../../../test/support/http';
+import { startTestApp, type TestApp } from '@test/support/app';
+import { connectDevice, endAll, nextMessage, publish, subscribe } from '@test/support/mqtt';
+import { makeTempDir } from '@test/support/temp-dir';
+import { upload, sendJson } from '@test/support/http';
 import { MqttService } from './mqtt.service';
 
 describe('MQTT over TLS, with a connection limit', () => {

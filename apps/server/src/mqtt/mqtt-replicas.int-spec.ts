@@ -1,6 +1,6 @@
-import { startTestApp, type TestApp } from '../../../../test/support/app';
-import { connectDevice, endAll, nextMessage, subscribe } from '../../../../test/support/mqtt';
-import { testRedisUrl, uniqueRedisPrefix } from '../../../../test/support/redis';
+import { startTestApp, type TestApp } from '@test/support/app';
+import { connectDevice, endAll, nextMessage, subscribe } from '@test/support/mqtt';
+import { testRedisUrl, uniqueRedisPrefix } from '@test/support/redis';
 import { AnnounceService } from './announce.service';
 import { MqttService } from './mqtt.service';
 

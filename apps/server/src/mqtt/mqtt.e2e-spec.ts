@@ -3,12 +3,14 @@ import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
-import { DataSource } from 'typeorm';
-import { startTestApp, type TestApp } from '../../../../test/support/app';
-import { getJson, sendJson } from '../../../../test/support/http';
-import { closed, connectDevice, endAll, nextMessage, publish, subscribe } from '../../../../test/support/mqtt';
-import { loadSampleData, type SampleArtifact } from '../../../../test/support/sample';
-import { until } from '../../../../test/support/wait';
+import { databaseOf } from '@test/support/database';
+import { startTestApp, type TestApp } from '@test/support/app';
+import { getJson, sendJson } from '@test/support/http';
+import { closed, connectDevice, endAll, nextMessage, publish, subscribe } from '@test/support/mqtt';
+import { loadSampleData, type SampleArtifact } from '@test/support/sample';
+import { sleep, until } from '@test/support/wait';
+import { DomainError } from '../common/domain-error';
+import { PackageService } from '../packages/package.service';
 import { AnnounceService } from './announce.service';
 import { MqttService } from './mqtt.service';
 
@@ -102,6 +104,34 @@ describe('MQTT device channel (embedded broker)', () => {
     expect(offer).toMatchObject({ requestId: 'n', status: 404 });
   });
 
+  it('answers a check whose answer a store cannot give with a 503 offer and retryAfter, and any other fault with a 500 offer, never silence', async () => {
+    // Nothing behind a check reaches a store today (the catalog and the download URLs are in memory):
+    // the faults are injected where a store would surface, a real driver error from a refused connection.
+    const refused: unknown = await new Client({ connectionString: 'postgres://postgres@127.0.0.1:1/postgres' }).connect().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refused).toMatchObject({ code: 'ECONNREFUSED' });
+    const details = jest.spyOn(appliance.app.get(PackageService), 'details');
+    try {
+      details.mockRejectedValueOnce(refused);
+      const outage = await check(tcpUrl, 'store-down-dev', { requestId: 's-1', attributes: { cpuArch: 'armv8' }, installed: [] });
+      expect(outage).toEqual({ requestId: 's-1', status: 503, message: expect.stringContaining('try again'), retryAfter: 5 });
+
+      details.mockRejectedValueOnce(new DomainError('Unavailable', 'the database cannot be reached right now; try again in a few seconds', { retryAfterSeconds: 7 }));
+      const unavailable = await check(tcpUrl, 'store-down-dev', { requestId: 's-2', attributes: { cpuArch: 'armv8' }, installed: [] });
+      expect(unavailable).toEqual({ requestId: 's-2', status: 503, message: expect.stringContaining('try again'), retryAfter: 7 });
+
+      details.mockRejectedValueOnce(new TypeError('a fault of the appliance'));
+      const fault = await check(tcpUrl, 'store-down-dev', { requestId: 's-3', attributes: { cpuArch: 'armv8' }, installed: [] });
+      expect(fault).toEqual({ requestId: 's-3', status: 500, message: 'internal error; the appliance log has the details' });
+    } finally {
+      details.mockRestore();
+    }
+    const recovered = await check(tcpUrl, 'store-down-dev', { requestId: 's-4', attributes: { cpuArch: 'armv8' }, installed: [] });
+    expect(recovered).toMatchObject({ requestId: 's-4', status: 200 });
+  });
+
   it('does not let one device subscribe to another’s offers or write its status', async () => {
     const one = await connectDevice(tcpUrl, 'acl-1');
     const two = await connectDevice(tcpUrl, 'acl-2');
@@ -136,7 +166,7 @@ describe('MQTT device channel (embedded broker)', () => {
   });
 
   it('keeps an acknowledged status report when the database is briefly down', async () => {
-    const dataSource = appliance.app.get(DataSource);
+    const dataSource = databaseOf(appliance);
     const database = new URL(appliance.env.DATABASE_URL).pathname.slice(1);
     const admin = new Client({ connectionString: appliance.env.DATABASE_URL.replace(`/${database}`, '/postgres') });
     await admin.connect();
@@ -146,7 +176,8 @@ describe('MQTT device channel (embedded broker)', () => {
       await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [database]);
       // The PUBACK arrives although the database refuses connections.
       await publish(device, 'ota/v1/devices/outage-dev/status', JSON.stringify({ component: 'os_armv8', version: '1.1.0', state: 'failed', detail: 'during outage' }));
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      // Time passes on purpose: the outage lasts long enough for the appliance's first writes to fail.
+      await sleep(1500);
       await admin.query(`ALTER DATABASE ${database} ALLOW_CONNECTIONS true`);
       await expectEventually(
         async () => (await dataSource.query(`SELECT state, detail FROM status_reports WHERE device_id = 'outage-dev'`).catch(() => [])) as unknown[],
@@ -306,17 +337,15 @@ async function retainedMessages(appliance: TestApp, pattern: string): Promise<st
   return topics;
 }
 
+/** Polls `probe` until it answers `expected` (equal as toEqual has it), then asserts on its last answer. */
 async function expectEventually<T>(probe: () => Promise<T>, expected: unknown, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    last = await probe();
+  const isExpected = (value: T) => {
     try {
-      expect(last).toEqual(expected);
-      return;
+      expect(value).toEqual(expected);
+      return true;
     } catch {
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      return false;
     }
-  }
-  expect(last).toEqual(expected);
+  };
+  expect(await until(probe, isExpected, timeoutMs)).toEqual(expected);
 }

@@ -1,9 +1,9 @@
-import { DeviceRequestError, forbiddenCharacterIn, parseMqttCheck } from '@app/resolver';
+import { mqttRequestIdOf, parseMqttCheck } from '@app/resolver';
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Counter, Gauge } from 'prom-client';
-import { DomainError } from '../common/domain-error';
+import { invalidInput } from '../common/domain-error';
 import { assertSafeJson, parseSafeJson } from '../common/untrusted-input';
 import { AppConfig } from '../config/app-config';
 import { DeviceService, parseStatusReport } from '../devices/devices.service';
@@ -11,18 +11,14 @@ import type { StatusReportDto } from '../devices/devices.dto';
 import { MetricsService } from '../metrics/metrics.service';
 import { PackageService } from '../packages/package.service';
 import { deviceTopic, MqttBroker, type DeviceMessageKind } from './mqtt-broker';
+import { toErrorOffer, type ErrorOffer } from './mqtt-error-mapper';
 
 const TOUCH_FLUSH_MS = 2000;
-const MAX_REQUEST_ID_LENGTH = 128;
 /** A status report the database refused is retried this many times (1 s, 2 s, 4 s … about 2 minutes in all). */
 const STATUS_RETRIES = 7;
 
-export interface Offer {
-  requestId?: string;
-  status: number;
-  components?: unknown;
-  message?: string;
-}
+/** The answer to a check: what to install, or why there is no answer (an {@link ErrorOffer}). */
+export type Offer = { requestId?: string; status: number; components: unknown } | ErrorOffer;
 
 /**
  * The MQTT device channel: runs the embedded broker and answers devices on it. A check gets the
@@ -127,7 +123,7 @@ export class MqttService implements OnApplicationBootstrap, OnApplicationShutdow
     }
   }
 
-  /** Answers a check on the device's offer topic, always: a bad check gets a 400 offer, never silence. */
+  /** Answers a check on the device's offer topic, always: a bad check gets a 4xx offer, a failure a 5xx one, never silence. */
   private async check(deviceId: string, payload: Buffer): Promise<void> {
     const offer = await this.decideOffer(deviceId, payload);
     this.messages.inc({ kind: 'check', result: String(offer.status) });
@@ -139,9 +135,9 @@ export class MqttService implements OnApplicationBootstrap, OnApplicationShutdow
     try {
       body = JSON.parse(payload.toString('utf8'));
     } catch {
-      return { status: 400, message: 'the check is not valid JSON' };
+      return toErrorOffer(invalidInput('the check is not valid JSON'), undefined);
     }
-    const requestId = echoableRequestId(body);
+    const requestId = mqttRequestIdOf(body);
     try {
       assertSafeJson(body, this.config.maxJsonDepth, 'the check');
       const request = parseMqttCheck(body, deviceId, this.config.deviceRequestLimits);
@@ -149,10 +145,9 @@ export class MqttService implements OnApplicationBootstrap, OnApplicationShutdow
       const answer = this.packages.decide(request);
       return { requestId: request.requestId, status: answer.decision.status, components: await this.packages.details(answer.decision) };
     } catch (error) {
-      if (error instanceof DeviceRequestError) return { requestId: error.requestId ?? requestId, status: error.httpStatus, message: error.message };
-      if (error instanceof DomainError && error.code === 'InvalidInput') return { requestId, status: 400, message: error.message };
-      if (error instanceof DomainError && error.code === 'NotFound') return { requestId, status: 404, message: error.message };
-      throw error;
+      const offer = toErrorOffer(error, requestId);
+      if (offer.status >= 500) this.logger.error(`check from ${deviceId} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      return offer;
     }
   }
 
@@ -198,13 +193,4 @@ export class MqttService implements OnApplicationBootstrap, OnApplicationShutdow
     await mkdir(dir, { recursive: true });
     await appendFile(join(dir, 'status-reports.jsonl'), `${line}\n`);
   }
-}
-
-/**
- * The requestId of a refused check, echoed so the device can match the answer; only a valid one (as
- * parseMqttCheck defines it): an over-long id cut short or an empty one would match no request.
- */
-function echoableRequestId(body: unknown): string | undefined {
-  const requestId = typeof body === 'object' && body !== null ? (body as { requestId?: unknown }).requestId : undefined;
-  return typeof requestId === 'string' && requestId.length > 0 && requestId.length <= MAX_REQUEST_ID_LENGTH && !forbiddenCharacterIn(requestId) ? requestId : undefined;
 }

@@ -59,7 +59,7 @@ describe('PackageAnswerCache', () => {
   });
 
   it('keeps a shared answer while any key still points at it', () => {
-    const cache = new PackageAnswerCache(12_000);
+    const cache = new PackageAnswerCache(16_000);
     cache.get(catalog, 0, 'warm');
     const shared = answer('"d-shared"');
     cache.set(catalog, 0, 'first', shared);

@@ -1,9 +1,9 @@
 import { connect } from 'node:net';
 import { CatalogService } from '../catalog/catalog.service';
-import { startTestApp, type TestApp } from '../../../../test/support/app';
-import { sendJson, upload } from '../../../../test/support/http';
-import { loadSampleData, type SampleArtifact } from '../../../../test/support/sample';
-import { until } from '../../../../test/support/wait';
+import { startTestApp, type TestApp } from '@test/support/app';
+import { sendJson, upload } from '@test/support/http';
+import { loadSampleData, type SampleArtifact } from '@test/support/sample';
+import { until } from '@test/support/wait';
 
 /**
  * The device check caches encoded answers. Every answer must stay byte-identical to one computed

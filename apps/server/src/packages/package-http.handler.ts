@@ -1,9 +1,8 @@
-import { DeviceRequestError, parseDeviceQuery, type CatalogIndex, type DeviceRequest } from '@app/resolver';
+import { parseDeviceQuery, type CatalogIndex } from '@app/resolver';
 import { Injectable, Logger } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge } from 'prom-client';
-import { DomainError } from '../common/domain-error';
-import { errorBody } from '../common/http-error.filter';
+import { toHttpError } from '../common/http-error-mapper';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { PackageAnswerCache, type EncodedAnswer } from './package-answer-cache';
@@ -100,24 +99,9 @@ export class PackageHttpHandler {
 
   private async answer(request: IncomingMessage, response: ServerResponse, search: string, ifNoneMatch: string | undefined, slot?: CacheSlot): Promise<void> {
     response.setHeader('Vary', 'If-None-Match');
-    let parsed: DeviceRequest;
-    try {
-      parsed = parseDeviceQuery(queryOf(search), ifNoneMatch, this.config.deviceRequestLimits);
-    } catch (error) {
-      if (!(error instanceof DeviceRequestError)) throw error;
-      this.sendError(response, error.httpStatus, error.message);
-      return;
-    }
-    let answer;
-    try {
-      answer = this.packages.decide(parsed, slot?.catalog);
-    } catch (error) {
-      if (error instanceof DomainError && error.code === 'NotFound') {
-        this.sendError(response, 404, error.message);
-        return;
-      }
-      throw error;
-    }
+    // A refused check (400, 414, 404) is answered by fail(), like any other error.
+    const parsed = parseDeviceQuery(queryOf(search), ifNoneMatch, this.config.deviceRequestLimits);
+    const answer = this.packages.decide(parsed, slot?.catalog);
 
     if (answer.notModified || parsed.payloadType === 'metadataOnly') {
       const status = answer.notModified ? 304 : 200;
@@ -153,26 +137,25 @@ export class PackageHttpHandler {
     response.end(method === 'HEAD' ? undefined : answer.body);
   }
 
-  private sendError(response: ServerResponse, status: number, message: string): void {
-    const body = JSON.stringify(errorBody(status, message));
-    response.writeHead(status, {
-      'Content-Type': JSON_CONTENT_TYPE,
-      'Content-Length': Buffer.byteLength(body),
-      'Cache-Control': ERROR_CACHE_CONTROL,
-    });
-    response.end(body);
-  }
-
+  /** Answers an error as the framework's filter would (one mapping, {@link toHttpError}); a refused check may be cached briefly, a failure not. */
   private fail(response: ServerResponse, error: unknown): void {
-    this.logger.error(`device check failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    const { status, body, headers } = toHttpError(error);
+    if (status >= 500 || response.headersSent) {
+      this.logger.error(`device check failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    }
     if (response.headersSent) {
       // The payload had started: cutting the connection is the only honest signal left.
       response.destroy();
       return;
     }
-    const body = JSON.stringify(errorBody(500, 'internal error; the appliance log has the details'));
-    response.writeHead(500, { 'Content-Type': JSON_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
-    response.end(body);
+    const text = JSON.stringify(body);
+    response.writeHead(status, {
+      ...headers,
+      'Content-Type': JSON_CONTENT_TYPE,
+      'Content-Length': Buffer.byteLength(text),
+      'Cache-Control': status < 500 ? ERROR_CACHE_CONTROL : 'no-store',
+    });
+    response.end(text);
   }
 
   private count(method: 'GET' | 'HEAD', status: number, started: bigint): void {

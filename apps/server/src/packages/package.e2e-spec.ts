@@ -3,9 +3,11 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startTestApp, type TestApp } from '../../../../test/support/app';
-import { sendJson, upload } from '../../../../test/support/http';
-import { loadSampleData, type SampleArtifact } from '../../../../test/support/sample';
+import { Client } from 'pg';
+import { startTestApp, type TestApp } from '@test/support/app';
+import { sendJson, upload } from '@test/support/http';
+import { loadSampleData, type SampleArtifact } from '@test/support/sample';
+import { PackageService } from './package.service';
 
 describe('GET /package with the reference sample data', () => {
   let appliance: TestApp;
@@ -141,6 +143,30 @@ describe('GET /package with the reference sample data', () => {
     const body = await response.json();
     expect(body).toMatchObject({ statusCode: status, error: expect.any(String), message: expect.any(String) });
     expect(response.headers.get('cache-control')).toBe('public, max-age=10');
+  });
+
+  it('answers a check whose answer a store cannot give with 503 and Retry-After, never cached', async () => {
+    // Nothing behind a check reaches a store today: the fault is injected where one would surface,
+    // a real driver error from a refused connection, mapped as the framework's filter maps it.
+    const refused: unknown = await new Client({ connectionString: 'postgres://postgres@127.0.0.1:1/postgres' }).connect().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    const details = jest.spyOn(appliance.app.get(PackageService), 'details').mockRejectedValueOnce(refused);
+    // The full payload: a metadataOnly answer may come from the answer cache, which needs no store.
+    const url = `${appliance.url}/package?cpuArch=armv8&site=store-down`;
+    try {
+      const answer = await fetch(url);
+      expect(answer.status).toBe(503);
+      expect(await answer.json()).toEqual({ statusCode: 503, error: 'Service Unavailable', message: expect.stringContaining('try again') });
+      expect(answer.headers.get('retry-after')).toBe('5');
+      expect(answer.headers.get('cache-control')).toBe('no-store');
+    } finally {
+      details.mockRestore();
+    }
+    const recovered = await fetch(url);
+    expect(recovered.status).toBe(200);
+    await recovered.arrayBuffer();
   });
 
   it('ignores If-None-Match tokens that are not hashes', async () => {

@@ -70,6 +70,7 @@ export function describePackageRoute(document: OpenAPIObject): void {
         '400': { ...error, description: 'Missing cpuArch, unknown payloadType, malformed installed, repeated or too many parameters' },
         '404': { ...error, description: 'No component matches, or a named channel does not exist' },
         '414': { ...error, description: 'A parameter is too long' },
+        '503': { ...error, description: 'A store the answer needs cannot be reached right now; Retry-After says when to ask again' },
       },
     },
   };

@@ -1,5 +1,5 @@
-import { startTestApp, type TestApp } from '../../../../test/support/app';
-import { sendJson, upload } from '../../../../test/support/http';
+import { startTestApp, type TestApp } from '@test/support/app';
+import { sendJson, upload } from '@test/support/http';
 
 describe('offers with presigned S3 URLs (DOWNLOAD_URLS=presigned)', () => {
   let appliance: TestApp;

@@ -2,6 +2,7 @@ import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiConflictResponse, ApiForbiddenResponse, ApiOkResponse, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { RegisterPeerDto, RosterResponse } from './peers.dto';
 import { PeerRosterService } from './peers.service';
+import { Public } from '../auth/admin-auth.guard';
 import { ApiOptionalDeviceToken, DeviceToken } from '../common/device-token';
 
 
@@ -11,6 +12,7 @@ export class PeersController {
   constructor(private readonly roster: PeerRosterService) {}
 
   @Post('register')
+  @Public('peer agent registration')
   @HttpCode(200)
   @ApiOptionalDeviceToken()
   @ApiOkResponse({ type: RosterResponse, description: "Registered (or refreshed); the site's other live peers" })

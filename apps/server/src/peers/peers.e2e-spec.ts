@@ -1,9 +1,9 @@
 import { randomInt } from 'node:crypto';
 import { Client } from 'pg';
-import { startTestApp, type TestApp } from '../../../../test/support/app';
-import { getJson, sendJson } from '../../../../test/support/http';
-import { connectDevice, endAll, nextMessage, publish, subscribe } from '../../../../test/support/mqtt';
-import { until } from '../../../../test/support/wait';
+import { startTestApp, type TestApp } from '@test/support/app';
+import { getJson, sendJson } from '@test/support/http';
+import { connectDevice, endAll, nextMessage, publish, subscribe } from '@test/support/mqtt';
+import { until } from '@test/support/wait';
 import { MqttService } from '../mqtt/mqtt.service';
 import { MAX_PEERS_PER_SITE } from './peers.service';
 

@@ -1,9 +1,10 @@
 import type { RosterResponse } from '@app/manifest';
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
 import { conflict, DomainError, invalidInput, notFound } from '../common/domain-error';
 import { AppConfig } from '../config/app-config';
+import { UnitOfWork } from '../database/unit-of-work';
 import { DeviceService } from '../devices/devices.service';
+import { PeerRepository } from './peer.repository';
 
 /** Most live peers one site's roster holds (and so the most a registration answers). */
 export const MAX_PEERS_PER_SITE = 1000;
@@ -18,13 +19,6 @@ export interface PeerRegistration {
   deviceId?: string;
 }
 
-interface RosterRow {
-  peer_id: string;
-  addrs: string[];
-  http_url: string | null;
-  last_seen: Date | string;
-}
-
 /**
  * The site roster peer agents find each other through where mDNS does not reach. It lives in the
  * database, so every replica answers with the same peers; entries expire PEER_ROSTER_TTL_SECONDS
@@ -35,7 +29,8 @@ export class PeerRosterService {
   private lastSweep = 0;
 
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly roster: PeerRepository,
+    private readonly unitOfWork: UnitOfWork,
     private readonly config: AppConfig,
     private readonly devices: DeviceService,
   ) {}
@@ -53,33 +48,22 @@ export class PeerRosterService {
 
     const ttlSeconds = this.config.peerRosterTtlSeconds;
     await this.sweep(registration.site);
-    const live: { count: string | number; present: boolean }[] = await this.dataSource.query(
-      `SELECT count(*) AS count, bool_or(peer_id = $2) AS present FROM peer_roster WHERE site = $1 AND expires_at > now()`,
-      [registration.site, registration.peerId],
-    );
-    if (Number(live[0].count) >= MAX_PEERS_PER_SITE && !live[0].present) {
+    const live = await this.roster.liveCount(registration.site, registration.peerId);
+    if (live.count >= MAX_PEERS_PER_SITE && !live.present) {
       throw conflict(`site ${registration.site} already has ${MAX_PEERS_PER_SITE} live peers; this one can still find them by mDNS or --bootstrap`);
     }
     if (owner) await this.claim(registration.peerId, owner);
-    await this.dataSource.query(
-      `INSERT INTO peer_roster (site, peer_id, addrs, http_url, device_id, last_seen, expires_at)
-       VALUES ($1, $2, $3, $4, $5, now(), now() + make_interval(secs => $6))
-       ON CONFLICT (site, peer_id) DO UPDATE SET addrs = EXCLUDED.addrs, http_url = EXCLUDED.http_url,
-         device_id = EXCLUDED.device_id, last_seen = EXCLUDED.last_seen, expires_at = EXCLUDED.expires_at`,
-      [registration.site, registration.peerId, registration.addrs, registration.httpUrl ?? null, registration.deviceId ?? null, ttlSeconds],
+    await this.roster.upsert(
+      { site: registration.site, peerId: registration.peerId, addrs: registration.addrs, httpUrl: registration.httpUrl ?? null, deviceId: registration.deviceId ?? null },
+      ttlSeconds,
     );
-    const rows: RosterRow[] = await this.dataSource.query(
-      `SELECT peer_id, addrs, http_url, last_seen FROM peer_roster
-        WHERE site = $1 AND peer_id <> $2 AND expires_at > now()
-        ORDER BY last_seen DESC, peer_id LIMIT $3`,
-      [registration.site, registration.peerId, MAX_PEERS_PER_SITE],
-    );
+    const peers = await this.roster.live(registration.site, registration.peerId, MAX_PEERS_PER_SITE);
     return {
-      peers: rows.map((row) => ({
-        peerId: row.peer_id,
-        addrs: row.addrs,
-        ...(row.http_url ? { httpUrl: row.http_url } : {}),
-        lastSeen: new Date(row.last_seen).toISOString(),
+      peers: peers.map((peer) => ({
+        peerId: peer.peerId,
+        addrs: peer.addrs,
+        ...(peer.httpUrl ? { httpUrl: peer.httpUrl } : {}),
+        lastSeen: peer.lastSeen.toISOString(),
       })),
       ttlSeconds,
     };
@@ -90,10 +74,9 @@ export class PeerRosterService {
    * the next device to register it owns it.
    */
   async release(peerId: string): Promise<void> {
-    const removed = await this.dataSource.transaction(async (manager) => {
-      const counted = (rows: { count: string | number }[]) => Number(rows[0].count);
-      const owners = counted(await manager.query(`WITH gone AS (DELETE FROM peer_owners WHERE peer_id = $1 RETURNING 1) SELECT count(*) AS count FROM gone`, [peerId]));
-      const entries = counted(await manager.query(`WITH gone AS (DELETE FROM peer_roster WHERE peer_id = $1 RETURNING 1) SELECT count(*) AS count FROM gone`, [peerId]));
+    const removed = await this.unitOfWork.run(async () => {
+      const owners = await this.roster.removeOwner(peerId);
+      const entries = await this.roster.removeEverywhere(peerId);
       return owners + entries;
     });
     if (removed === 0) throw notFound(`no device owns peer id ${peerId} and no site roster lists it`);
@@ -118,19 +101,14 @@ export class PeerRosterService {
    * until an operator releases it: a device must not take over another gateway's identity.
    */
   private async claim(peerId: string, deviceId: string): Promise<void> {
-    const ownerOf = async () => ((await this.dataSource.query(`SELECT device_id FROM peer_owners WHERE peer_id = $1`, [peerId])) as { device_id: string }[])[0]?.device_id;
-    let owner = await ownerOf();
+    let owner = await this.roster.ownerOf(peerId);
     if (owner === undefined) {
-      const claimed: unknown[] = await this.dataSource.query(
-        `INSERT INTO peer_owners (peer_id, device_id) VALUES ($1, $2) ON CONFLICT (peer_id) DO NOTHING RETURNING peer_id`,
-        [peerId, deviceId],
-      );
-      if (claimed.length > 0) {
+      if (await this.roster.claim(peerId, deviceId)) {
         // Entries others made under this id while it had no owner (with DEVICE_AUTH=none, or before owners existed) go.
-        await this.dataSource.query(`DELETE FROM peer_roster WHERE peer_id = $1 AND device_id IS DISTINCT FROM $2`, [peerId, deviceId]);
+        await this.roster.removeOthersEntries(peerId, deviceId);
         return;
       }
-      owner = await ownerOf();
+      owner = await this.roster.ownerOf(peerId);
     }
     if (owner !== deviceId) {
       throw conflict(`peer id ${peerId} is bound to another device, the first to register it; an operator can release it with DELETE /api/v1/peers/${peerId}`);
@@ -142,9 +120,9 @@ export class PeerRosterService {
     const now = Date.now();
     if (now - this.lastSweep > SWEEP_INTERVAL_MS) {
       this.lastSweep = now;
-      await this.dataSource.query(`DELETE FROM peer_roster WHERE expires_at <= now()`);
+      await this.roster.removeExpired();
       return;
     }
-    await this.dataSource.query(`DELETE FROM peer_roster WHERE site = $1 AND expires_at <= now()`, [site]);
+    await this.roster.removeExpiredIn(site);
   }
 }

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
-import { Queue, Worker, type Job } from 'bullmq';
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import Redis from 'ioredis';
+import { jobErrorAction } from '../common/job-error-mapper';
 import { RolloutScheduler, type SchedulerCallbacks } from './rollout-scheduler';
 
 const QUEUE = 'rollouts';
@@ -14,8 +15,8 @@ interface TickData {
 /**
  * Rollout ticks as BullMQ job schedulers, one per active rollout: Redis holds the schedule, so it
  * survives restarts, and each tick is one job that exactly one replica's worker takes. A tick that
- * throws is retried with backoff; one that keeps failing stays in the failed set (see /metrics)
- * and is written to the rollout's history.
+ * throws is retried with backoff, unless the job error mapper says retrying cannot help; one that
+ * keeps failing stays in the failed set (see /metrics) and is written to the rollout's history.
  */
 export class BullMqRolloutScheduler extends RolloutScheduler {
   private readonly logger = new Logger('RolloutScheduler');
@@ -39,13 +40,20 @@ export class BullMqRolloutScheduler extends RolloutScheduler {
     this.worker = new Worker<TickData>(
       QUEUE,
       async (job: Job<TickData>) => {
-        await callbacks.evaluate(job.data.rolloutId, `job:${job.id}`);
+        try {
+          await callbacks.evaluate(job.data.rolloutId, `job:${job.id}`);
+        } catch (error) {
+          // BullMQ retries whatever a job throws, except this.
+          if (jobErrorAction(error) === 'fail') throw new UnrecoverableError(error instanceof Error ? error.message : String(error));
+          throw error;
+        }
       },
       { connection: (this.workerConnection = this.connection.duplicate()), prefix: this.queue.opts.prefix, concurrency: 1 },
     );
     this.worker.on('failed', (job, error) => {
-      if (!job || job.attemptsMade < ATTEMPTS) return;
-      this.logger.error(`rollout ${job.data.rolloutId}: tick ${job.id} failed ${job.attemptsMade} times: ${error.message}`);
+      const forGood = error instanceof UnrecoverableError;
+      if (!job || (job.attemptsMade < ATTEMPTS && !forGood)) return;
+      this.logger.error(`rollout ${job.data.rolloutId}: tick ${job.id} failed ${forGood ? 'for good' : `${job.attemptsMade} times`}: ${error.message}`);
       void callbacks.failed(job.data.rolloutId, error.message).catch(() => undefined);
     });
     this.worker.on('error', (error) => this.logger.warn(`rollout worker: ${error.message}`));

@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { jobErrorAction } from '../common/job-error-mapper';
 import { RolloutScheduler, type SchedulerCallbacks } from './rollout-scheduler';
 
 const ATTEMPTS = 3;
@@ -33,12 +34,13 @@ export class InProcessRolloutScheduler extends RolloutScheduler {
           await callbacks.evaluate(id, tick);
           break;
         } catch (error) {
-          if (attempt < ATTEMPTS) {
+          const retry = jobErrorAction(error) === 'retry';
+          if (retry && attempt < ATTEMPTS) {
             await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
             continue;
           }
           this.failed++;
-          this.logger.error(`rollout ${id}: tick failed ${ATTEMPTS} times: ${String(error)}`);
+          this.logger.error(`rollout ${id}: tick failed ${retry ? `${attempt} times` : 'for good'}: ${String(error)}`);
           await callbacks.failed(id, String(error)).catch(() => undefined);
           break;
         }

@@ -1,27 +1,39 @@
 import { Injectable } from '@nestjs/common';
-import { Gauge } from 'prom-client';
-import { DataSource } from 'typeorm';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import { MetricsService } from '../metrics/metrics.service';
+import type { RolloutStep } from './rollout-policy';
+import { RolloutQueries } from './rollout-queries.service';
 import { RolloutScheduler } from './rollout-scheduler';
+import { RolloutRepository } from './rollout.repository';
 
-interface ActiveRow {
-  id: string;
-  component: string;
-  channel: string;
-  version: string;
-  state: string;
-  phase_index: number;
-  percent: number | null;
-}
+/** What one tick's evaluation came to (skipped: a tick already evaluated elsewhere; gone: the rollout was deleted). */
+export type EvaluationOutcome = RolloutStep['kind'] | 'skipped' | 'gone';
 
 /**
- * Per-rollout gauges for rollouts in flight, read from the database when Prometheus scrapes
- * (one query for the rollouts, one aggregate for their device states).
+ * The rollouts' metrics: how their ticks are evaluated (counted and timed as they happen), and
+ * per-rollout gauges for rollouts in flight, read from the database when Prometheus scrapes (one
+ * query for the rollouts, their names, and one aggregate for their device states).
  */
 @Injectable()
 export class RolloutMetrics {
-  constructor(dataSource: DataSource, scheduler: RolloutScheduler, metrics: MetricsService) {
+  private readonly evaluations: Counter<'step'>;
+  private readonly evaluationSeconds: Histogram;
+
+  constructor(rollouts: RolloutRepository, queries: RolloutQueries, scheduler: RolloutScheduler, metrics: MetricsService) {
     const registers = [metrics.registry];
+    this.evaluations = new Counter({
+      name: 'ota_rollout_evaluations_total',
+      help: 'Rollout ticks evaluated by this replica, by outcome (skipped: a tick already evaluated elsewhere)',
+      labelNames: ['step'],
+      registers,
+    });
+    this.evaluationSeconds = new Histogram({
+      name: 'ota_rollout_evaluation_seconds',
+      help: 'Time of one rollout tick evaluation (lock, one aggregate query, decision, write)',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+
     const labelNames = ['rollout', 'component', 'channel', 'version'] as const;
     const phase = new Gauge({ name: 'ota_rollout_phase', help: 'Current phase of each active rollout (1-based; 0 before it starts)', labelNames, registers });
     const percent = new Gauge({ name: 'ota_rollout_percent', help: 'Cohorts (0-100) offered the new version by each running rollout', labelNames, registers });
@@ -39,30 +51,20 @@ export class RolloutMetrics {
 
     let refreshing: Promise<void> | undefined;
     const refresh = async () => {
-      const active = (await dataSource.query(
-        `SELECT r.id, c.name AS component, ch.name AS channel, a.version, r.state, r.phase_index,
-                CASE WHEN r.phase_index >= 0 THEN (r.phases -> r.phase_index ->> 'percent')::int END AS percent
-           FROM rollouts r JOIN components c ON c.id = r.component_id JOIN channels ch ON ch.id = r.channel_id JOIN artifacts a ON a.id = r.artifact_id
-          WHERE r.state IN ('scheduled', 'running', 'paused')`,
-      )) as ActiveRow[];
-      const states = active.length
-        ? ((await dataSource.query(
-            `SELECT s.rollout_id, s.state, s.phase_index, count(*)::int AS count FROM rollout_device_states s
-              WHERE s.rollout_id = ANY($1::uuid[]) GROUP BY s.rollout_id, s.state, s.phase_index`,
-            [active.map((r) => r.id)],
-          )) as { rollout_id: string; state: string; phase_index: number; count: number }[])
-        : [];
+      const active = await rollouts.listActive();
+      const [names, states] = await Promise.all([queries.names(active), rollouts.deviceStateCounts(active.map((r) => r.id))]);
       for (const gauge of [phase, percent, paused, reports, failureRate]) gauge.reset();
       for (const r of active) {
-        const labels = { rollout: r.id, component: r.component, channel: r.channel, version: r.version };
-        phase.set(labels, Math.max(0, r.phase_index + 1));
-        percent.set(labels, r.state === 'running' ? (r.percent ?? 0) : 0);
+        const { component, channel, version } = names(r);
+        const labels = { rollout: r.id, component, channel, version };
+        phase.set(labels, Math.max(0, r.phaseIndex + 1));
+        percent.set(labels, r.state === 'running' && r.phaseIndex >= 0 ? r.phases[r.phaseIndex].percent : 0);
         paused.set(labels, r.state === 'paused' ? 1 : 0);
-        const mine = states.filter((s) => s.rollout_id === r.id);
+        const mine = states.filter((s) => s.rolloutId === r.id);
         const byState = new Map<string, number>();
         for (const s of mine) byState.set(s.state, (byState.get(s.state) ?? 0) + s.count);
         for (const [state, count] of byState) reports.set({ ...labels, state }, count);
-        const current = mine.filter((s) => s.phase_index === r.phase_index);
+        const current = mine.filter((s) => s.phaseIndex === r.phaseIndex);
         const finals = current.filter((s) => ['installed', 'failed', 'rolled_back'].includes(s.state)).reduce((n, s) => n + s.count, 0);
         const failures = current.filter((s) => s.state === 'failed' || s.state === 'rolled_back').reduce((n, s) => n + s.count, 0);
         if (finals > 0) failureRate.set(labels, failures / finals);
@@ -74,5 +76,15 @@ export class RolloutMetrics {
       await refreshing;
     };
     for (const gauge of [phase, percent, paused, reports, failureRate]) (gauge as unknown as { collect: () => Promise<void> }).collect = collect;
+  }
+
+  /** Starts timing one evaluation; call the result when it is done. */
+  startEvaluation(): () => void {
+    const stop = this.evaluationSeconds.startTimer();
+    return () => void stop();
+  }
+
+  evaluated(outcome: EvaluationOutcome): void {
+    this.evaluations.inc({ step: outcome });
   }
 }

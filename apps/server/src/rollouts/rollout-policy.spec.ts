@@ -1,4 +1,4 @@
-import { nextStep, phaseProblems, type PhaseReports, type RolloutProgress } from './rollout-policy';
+import { announcementJitterSeconds, nextStep, phaseProblems, type PhaseReports, type RolloutProgress } from './rollout-policy';
 
 const t0 = new Date('2026-11-01T00:00:00Z');
 const at = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
@@ -87,5 +87,16 @@ describe(phaseProblems.name, () => {
     [[{ percent: 12.5, holdSeconds: 0 }], 'whole number'],
   ])('refuses %j', (phases, problem) => {
     expect(phaseProblems(phases).join('; ')).toContain(problem);
+  });
+});
+
+describe(announcementJitterSeconds.name, () => {
+  it.each([
+    ['keeps the rollout’s jitter without a pace', { jitterSeconds: 60, maxDevicesPerMinute: null }, 10_000, 50, 10, 60],
+    ['spreads the newly invited 40 % of 10,000 devices at 100 a minute over 40 minutes', { jitterSeconds: 60, maxDevicesPerMinute: 100 }, 10_000, 50, 10, 2400],
+    ['keeps the rollout’s jitter when the pace allows it', { jitterSeconds: 60, maxDevicesPerMinute: 1000 }, 100, 100, 0, 60],
+    ['counts a part of a device as a device', { jitterSeconds: 0, maxDevicesPerMinute: 60 }, 3, 10, 0, 1],
+  ])('%s', (_label, pace, fleetSize, percent, previousPercent, expected) => {
+    expect(announcementJitterSeconds(pace, fleetSize, percent, previousPercent)).toBe(expected);
   });
 });

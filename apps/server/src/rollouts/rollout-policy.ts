@@ -119,3 +119,18 @@ export function phaseProblems(phases: readonly Phase[]): string[] {
   });
   return problems;
 }
+
+/**
+ * The jitter window of a phase's announcement: the rollout's own, grown with `maxDevicesPerMinute`
+ * so that the share of the known fleet the phase newly invites checks no faster than that.
+ */
+export function announcementJitterSeconds(
+  pace: { jitterSeconds: number; maxDevicesPerMinute: number | null },
+  fleetSize: number,
+  percent: number,
+  previousPercent: number,
+): number {
+  if (!pace.maxDevicesPerMinute) return pace.jitterSeconds;
+  const invited = Math.ceil((fleetSize * (percent - previousPercent)) / 100);
+  return Math.max(pace.jitterSeconds, Math.ceil((invited / pace.maxDevicesPerMinute) * 60));
+}

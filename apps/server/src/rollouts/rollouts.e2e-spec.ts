@@ -1,9 +1,9 @@
-import { DataSource } from 'typeorm';
-import { startTestApp, type TestApp } from '../../../../test/support/app';
-import { deviceInCohort, devicesInCohorts } from '../../../../test/support/cohorts';
-import { getJson, sendJson, upload } from '../../../../test/support/http';
-import { testRedisUrl, uniqueRedisPrefix } from '../../../../test/support/redis';
-import { sleep, until } from '../../../../test/support/wait';
+import { databaseOf } from '@test/support/database';
+import { startTestApp, type TestApp } from '@test/support/app';
+import { deviceInCohort, devicesInCohorts } from '@test/support/cohorts';
+import { getJson, sendJson, upload } from '@test/support/http';
+import { testRedisUrl, uniqueRedisPrefix } from '@test/support/redis';
+import { sleep, until } from '@test/support/wait';
 
 
 describe.each([
@@ -128,6 +128,7 @@ describe.each([
     // Paused: nobody new gets the new version, and it stays in phase 1 tick after tick.
     expect(await offered('&cohort=5')).toMatchObject({ latestVersion: '1.0.0' });
     const evaluations = paused.evaluations;
+    // Time passes on purpose: a paused rollout must neither grow nor count ticks in this window.
     await sleep(2500);
     expect(await rollout(id)).toMatchObject({ state: 'paused', phase: 1, evaluations });
 
@@ -194,7 +195,7 @@ describe.each([
 
   it('retries a failing tick, then shows it in the rollout’s history and on /metrics', async () => {
     const created = await create({ phases: [{ percent: 10, holdSeconds: 3600 }] });
-    const dataSource = appliance.app.get(DataSource);
+    const dataSource = databaseOf(appliance);
     // A fault in the database itself: every write to this rollout fails until the trigger goes.
     await dataSource.query(`CREATE FUNCTION refuse_rollout_write() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql`);
     await dataSource.query(`CREATE TRIGGER refuse_rollout_write BEFORE UPDATE ON rollouts FOR EACH ROW WHEN (NEW.id = '${created.body.id}') EXECUTE FUNCTION refuse_rollout_write()`);

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
-import { startTestS3, type TestS3 } from '../../../../test/support/s3';
-import { makeTempDir } from '../../../../test/support/temp-dir';
+import { startTestS3, type TestS3 } from '@test/support/s3';
+import { makeTempDir } from '@test/support/temp-dir';
 import { FilesystemObjectStore } from './filesystem-object-store';
 import { MinioObjectStore } from './minio-object-store';
 import type { ObjectStore } from './object-store';

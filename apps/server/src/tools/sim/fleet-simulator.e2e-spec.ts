@@ -1,7 +1,7 @@
-import { startTestApp, type TestApp } from '../../../../../test/support/app';
-import { getJson } from '../../../../../test/support/http';
-import { loadSampleData } from '../../../../../test/support/sample';
-import { sleep, until } from '../../../../../test/support/wait';
+import { startTestApp, type TestApp } from '@test/support/app';
+import { getJson } from '@test/support/http';
+import { loadSampleData } from '@test/support/sample';
+import { until } from '@test/support/wait';
 import { MqttService } from '../../mqtt/mqtt.service';
 import { FleetSimulator } from './fleet-simulator';
 
@@ -36,8 +36,13 @@ describe(FleetSimulator.name, () => {
     } finally {
       await fleet.stop();
     }
-    await sleep(2500); // the appliance records "last seen" and statuses in the background
-    const device = await getJson(`${appliance.url}/api/v1/devices/simtest-000003`);
+    // The appliance records "last seen", inventory and statuses in the background.
+    const device = await until(
+      () => getJson(`${appliance.url}/api/v1/devices/simtest-000003`),
+      (answer) =>
+        answer.body?.installed?.length === 2 &&
+        ['downloading', 'downloaded', 'installing', 'installed'].every((state) => answer.body.history?.some((r: { state: string }) => r.state === state)),
+    );
     expect(device.body.installed).toEqual([
       expect.objectContaining({ component: 'ipModule', version: '6.15.008' }),
       expect.objectContaining({ component: 'os_armv8', version: '1.1.0' }),
