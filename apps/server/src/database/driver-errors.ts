@@ -52,6 +52,8 @@ const UNAVAILABLE_MESSAGES = [
   /is not queryable/,
   // 55000 (object not in prerequisite state) at connect: ALTER DATABASE … ALLOW_CONNECTIONS false.
   /is not currently accepting connections/,
+  // TypeORM releases a query runner whose connection the server cut; the next query on it says so.
+  /^Query runner already released/,
 ];
 
 /**

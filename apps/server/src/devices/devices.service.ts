@@ -131,7 +131,8 @@ export class DeviceService {
    */
   async touchMany(seen: ReadonlyMap<string, Record<string, string> | undefined>): Promise<void> {
     if (seen.size === 0) return;
-    const ids = [...seen.keys()];
+    // Rows are locked in one order by every batch, so concurrent batches (several replicas) cannot deadlock.
+    const ids = [...seen.keys()].sort();
     const attributes = ids.map((id) => {
       const value = seen.get(id);
       return value === undefined ? null : JSON.stringify(value);

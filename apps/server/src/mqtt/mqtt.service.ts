@@ -107,10 +107,23 @@ export class MqttService implements OnApplicationBootstrap, OnApplicationShutdow
     this.seen.set(deviceId, attributes ?? previous);
   }
 
-  private async flushSeen(): Promise<void> {
-    const batch = this.seen;
-    this.seen = new Map();
-    await this.devices.touchMany(batch).catch((error: unknown) => this.logger.warn(`could not record ${batch.size} devices as seen: ${String(error)}`));
+  /** One flush at a time: two overlapping batches would only contend for the same device rows. */
+  private flushing: Promise<void> = Promise.resolve();
+
+  private flushSeen(): Promise<void> {
+    this.flushing = this.flushing.then(async () => {
+      const batch = this.seen;
+      if (batch.size === 0) return;
+      this.seen = new Map();
+      try {
+        await this.devices.touchMany(batch);
+      } catch (error) {
+        // Keep what the batch knew (a later check's attributes win): a database hiccup must not lose a device's attributes.
+        for (const [deviceId, attributes] of batch) if (this.seen.get(deviceId) === undefined) this.seen.set(deviceId, attributes);
+        this.logger.warn(`could not record ${batch.size} devices as seen, will try again: ${String(error)}`);
+      }
+    });
+    return this.flushing;
   }
 
   private async onDeviceMessage(deviceId: string, kind: DeviceMessageKind, payload: Buffer): Promise<void> {

@@ -41,6 +41,7 @@ describe(FleetSimulator.name, () => {
       () => getJson(`${appliance.url}/api/v1/devices/simtest-000003`),
       (answer) =>
         answer.body?.installed?.length === 2 &&
+        Object.keys(answer.body.attributes ?? {}).length > 0 &&
         ['downloading', 'downloaded', 'installing', 'installed'].every((state) => answer.body.history?.some((r: { state: string }) => r.state === state)),
     );
     expect(device.body.installed).toEqual([
