@@ -56,7 +56,10 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['@nestjs/*', 'typeorm', 'pg', 'ioredis', 'bullmq', 'aedes', 'minio', 'libp2p', '@libp2p/*'], message: 'libs/resolver and libs/manifest are pure: no framework and no I/O' },
+            {
+              group: ['@nestjs/*', 'typeorm', 'pg', 'ioredis', 'bullmq', 'aedes', 'minio', 'libp2p', '@libp2p/*'],
+              message: 'libs/resolver and libs/manifest are pure: no framework and no I/O',
+            },
             { group: ['node:fs*', 'node:net', 'node:http*', 'fs', 'net', 'http', 'https'], message: 'libs/resolver and libs/manifest do no I/O' },
           ],
         },

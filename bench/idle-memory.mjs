@@ -28,7 +28,6 @@ const baselineFlags = (() => {
   }
 })();
 
-
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Proportional set size: shared pages (the node binary, libraries) divided among the processes that map them. */
@@ -214,10 +213,24 @@ try {
 const floor = rows[0];
 const mib = (bytes) => (Number.isNaN(bytes) ? '–' : fmt(bytes / MiB, 0));
 console.log(`idle ${IDLE_SECONDS} s after /readyz answered 200 (the floor: after it listened); MiB; ratio = RSS / floor RSS`);
-console.log(['', 'start: wall s', 'CPU s', 'peak RSS while starting (with its children)', 'idle RSS', 'idle PSS', 'V8 heap used', 'external (ArrayBuffers, WebAssembly)', 'RSS ratio'].join(' | '));
+console.log(
+  ['', 'start: wall s', 'CPU s', 'peak RSS while starting (with its children)', 'idle RSS', 'idle PSS', 'V8 heap used', 'external (ArrayBuffers, WebAssembly)', 'RSS ratio'].join(
+    ' | ',
+  ),
+);
 for (const row of rows) {
   console.log(
-    [row.label, fmt(row.startSeconds, 1), fmt(row.startCpuSeconds, 1), mib(row.startPeak), mib(row.rss), mib(row.pss), mib(row.heapUsed), mib(row.external), fmt(row.rss / floor.rss, 1)].join(' | '),
+    [
+      row.label,
+      fmt(row.startSeconds, 1),
+      fmt(row.startCpuSeconds, 1),
+      mib(row.startPeak),
+      mib(row.rss),
+      mib(row.pss),
+      mib(row.heapUsed),
+      mib(row.external),
+      fmt(row.rss / floor.rss, 1),
+    ].join(' | '),
   );
 }
 const postgres = rows.find((row) => row.label.includes('external PostgreSQL'));
@@ -229,7 +242,11 @@ if (postgres) {
 
 if (queries) {
   console.log(`\nPGlite, CPU ms: V8 defaults (optimising tier) | ${baselineFlags.join(' ')} (the appliance) | ratio`);
-  for (const [label, key] of [['3,000 single-row INSERTs (main thread)', 'writes'], ['320 aggregate SELECTs (main thread)', 'reads'], ['whole process, compiler threads included', 'processCpu']]) {
+  for (const [label, key] of [
+    ['3,000 single-row INSERTs (main thread)', 'writes'],
+    ['320 aggregate SELECTs (main thread)', 'reads'],
+    ['whole process, compiler threads included', 'processCpu'],
+  ]) {
     console.log([label, fmt(queries.optimising[key], 0), fmt(queries.baseline[key], 0), fmt(queries.baseline[key] / queries.optimising[key])].join(' | '));
   }
 }

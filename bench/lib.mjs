@@ -185,7 +185,10 @@ export function ensureWrk() {
   if (existsBinary('wrk')) return 'wrk';
   if (process.getuid?.() === 0 && existsBinary('apt-get')) {
     process.stderr.write('wrk is missing: apt-get install -y wrk\n');
-    execFileSync('apt-get', ['install', '-y', '--no-install-recommends', 'wrk'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    execFileSync('apt-get', ['install', '-y', '--no-install-recommends', 'wrk'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
     return 'wrk';
   }
   throw new Error('this benchmark needs wrk: run `sudo apt-get install -y wrk` (Debian/Ubuntu) or install it from https://github.com/wg/wrk');

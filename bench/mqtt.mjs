@@ -148,8 +148,16 @@ try {
   const arrived = fanOut(clients, 'ota/v1/announce');
   const posted = process.hrtime.bigint();
   await api(appliance.url, 'POST', '/api/v1/rollouts', {
-    component: 'os_armv8', channel: 'prod', version: '2.0.0', maxFailureRate: 0.5, minReports: 10, jitterSeconds: 0,
-    phases: [{ percent: 10, holdSeconds: 3600 }, { percent: 100, holdSeconds: 0 }],
+    component: 'os_armv8',
+    channel: 'prod',
+    version: '2.0.0',
+    maxFailureRate: 0.5,
+    minReports: 10,
+    jitterSeconds: 0,
+    phases: [
+      { percent: 10, holdSeconds: 3600 },
+      { percent: 100, holdSeconds: 0 },
+    ],
   });
   const [firstAnnounce, lastAnnounce] = await arrived;
   const applianceFanOut = Number(lastAnnounce - posted) / 1e6;
@@ -174,7 +182,7 @@ try {
   process.stdout.write(
     [
       `bench/mqtt — ${DEVICES} MQTT 3.1.1 devices on loopback, embedded appliance defaults, ${new Date().toISOString().slice(0, 10)}`,
-      `connections: ${DEVICES} held (connect + subscribe took ${fmt(connected.seconds, 1)} s; Mosquitto ${fmt(reference.seconds, 1)} s); appliance RSS ${fmt(idleRss / MiB, 0)} MiB idle → ${fmt(heldRss / MiB, 0)} MiB with them (${fmt(((heldRss - idleRss) / DEVICES) / 1024, 1)} KiB per connection); Mosquitto RSS ${fmt(mosquittoRss / MiB, 0)} MiB`,
+      `connections: ${DEVICES} held (connect + subscribe took ${fmt(connected.seconds, 1)} s; Mosquitto ${fmt(reference.seconds, 1)} s); appliance RSS ${fmt(idleRss / MiB, 0)} MiB idle → ${fmt(heldRss / MiB, 0)} MiB with them (${fmt((heldRss - idleRss) / DEVICES / 1024, 1)} KiB per connection); Mosquitto RSS ${fmt(mosquittoRss / MiB, 0)} MiB`,
       `check → offer: ${fmt(checksPerSecond, 0)} round trips/s from ${CHECKERS} devices in a closed loop while all ${DEVICES} are connected; p50 ${fmt(latencies[Math.floor(latencies.length / 2)], 1)} ms, p99 ${fmt(p99, 1)} ms`,
       `announce fan-out to ${DEVICES}: ${fmt(applianceFanOut, 0)} ms from POST /rollouts to the last device (first to last arrival ${fmt(applianceSpread, 0)} ms); Mosquitto publish → last device ${fmt(mosquittoFanOut, 0)} ms (first to last ${fmt(mosquittoSpread, 0)} ms); ratio appliance/Mosquitto ${fmt(applianceFanOut / mosquittoFanOut, 2)} (arrival spread ${fmt(applianceSpread / mosquittoSpread, 2)})`,
     ].join('\n') + '\n',

@@ -111,7 +111,26 @@ async function originCounters(url) {
 async function startAgent(origin, site, index, p2p) {
   const cache = join(work, `${site}-cache-${index}`);
   const log = createWriteStream(join(work, `${site}-agent-${index}.log`));
-  const args = [AGENT_MAIN, '--origin', origin, '--site', site, '--cache', cache, '--http-host', '127.0.0.1', '--http-port', '0', '--p2p-host', '127.0.0.1', '--p2p-port', '0', '--no-mdns', '--log-level', 'warn'];
+  const args = [
+    AGENT_MAIN,
+    '--origin',
+    origin,
+    '--site',
+    site,
+    '--cache',
+    cache,
+    '--http-host',
+    '127.0.0.1',
+    '--http-port',
+    '0',
+    '--p2p-host',
+    '127.0.0.1',
+    '--p2p-port',
+    '0',
+    '--no-mdns',
+    '--log-level',
+    'warn',
+  ];
   if (!p2p) args.push('--no-p2p');
   const child = spawn(process.execPath, [...AGENT_NODE_ARGS, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stderr.pipe(log);
@@ -209,7 +228,9 @@ try {
   direct.sort((a, b) => a - b);
   const directSeconds = direct[1];
 
-  console.log(`p2p bench: ${SIZE / MiB} MiB artifact, appliance on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'embedded defaults'}; one direct download ${fmt(directSeconds)} s (CPU s: appliance ${fmt(directApplianceCpu)}, device ${fmt(directDeviceCpu)})`);
+  console.log(
+    `p2p bench: ${SIZE / MiB} MiB artifact, appliance on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'embedded defaults'}; one direct download ${fmt(directSeconds)} s (CPU s: appliance ${fmt(directApplianceCpu)}, device ${fmt(directDeviceCpu)})`,
+  );
   console.log('agents  mode     origin bytes / size  site time / direct time  (site time; origin requests; CPU s: appliance, all agents [busiest] +after, devices)');
   const results = new Map();
   for (const count of AGENT_COUNTS) {

@@ -19,22 +19,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import {
-  ensureWrk,
-  fmt,
-  httpGet,
-  median,
-  MiB,
-  peakRss,
-  pinProcessTree,
-  repoRoot,
-  rssBytes,
-  runWrk,
-  startAppliance,
-  startBareNode,
-  startNginx,
-  tempDir,
-} from './lib.mjs';
+import { ensureWrk, fmt, httpGet, median, MiB, peakRss, pinProcessTree, repoRoot, rssBytes, runWrk, startAppliance, startBareNode, startNginx, tempDir } from './lib.mjs';
 
 const THREADS = Number(process.env.THREADS ?? 2);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 64);
@@ -140,7 +125,8 @@ try {
   }
   const [ref, ceiling, cached, fresh] = targets.map((t) => best(rounds[t.name]));
 
-  const nginxVersion = /nginx\/[\d.]+/.exec(spawnSync('nginx', ['-v'], { encoding: 'utf8', env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin` } }).stderr)?.[0] ?? 'nginx';
+  const nginxVersion =
+    /nginx\/[\d.]+/.exec(spawnSync('nginx', ['-v'], { encoding: 'utf8', env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin` } }).stderr)?.[0] ?? 'nginx';
   const row = (label, r, note = '') =>
     `  ${label.padEnd(46)} ${fmt(r.requestsPerSecond, 0).padStart(7)} req/s  p99 ${fmt(r.p99Ms, 2).padStart(6)} ms  server CPU ${fmt(r.busy * 100, 0).padStart(3)} %  ${fmt(r.cpuMicrosPerRequest, 1).padStart(5)} µs CPU/request${note}`;
   const perCore = (r) => ref.cpuMicrosPerRequest / r.cpuMicrosPerRequest;
@@ -164,4 +150,3 @@ try {
   await bare?.stop();
   rmSync(web, { recursive: true, force: true });
 }
-

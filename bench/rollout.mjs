@@ -32,7 +32,13 @@ async function api(method, path, body) {
 
 async function histogram() {
   const text = await (await fetch(`${appliance.url}/metrics`)).text();
-  const value = (name) => Number(text.split('\n').find((line) => line.startsWith(name))?.split(' ')[1] ?? 0);
+  const value = (name) =>
+    Number(
+      text
+        .split('\n')
+        .find((line) => line.startsWith(name))
+        ?.split(' ')[1] ?? 0,
+    );
   return { sum: value('ota_rollout_evaluation_seconds_sum'), count: value('ota_rollout_evaluation_seconds_count') };
 }
 
@@ -43,8 +49,15 @@ try {
   await api('PUT', '/api/v1/components/os_armv8/versions/2.0.0', Buffer.from('new'));
   await api('PUT', '/api/v1/components/os_armv8/channels/prod', { version: '1.0.0' });
   const rollout = await api('POST', '/api/v1/rollouts', {
-    component: 'os_armv8', channel: 'prod', version: '2.0.0', maxFailureRate: 0.5, minReports: 10,
-    phases: [{ percent: 50, holdSeconds: 86400 }, { percent: 100, holdSeconds: 0 }],
+    component: 'os_armv8',
+    channel: 'prod',
+    version: '2.0.0',
+    maxFailureRate: 0.5,
+    minReports: 10,
+    phases: [
+      { percent: 50, holdSeconds: 86400 },
+      { percent: 100, holdSeconds: 0 },
+    ],
   });
 
   const started = Date.now();
@@ -67,13 +80,18 @@ try {
   );
   // Finished rollouts leave their device states behind: three earlier ones share the table.
   for (let i = 0; i < 3; i++) {
-    const [{ id }] = (await db.query(
-      `INSERT INTO rollouts (id, component_id, channel_id, artifact_id, from_artifact_id, phases, max_failure_rate, min_reports, start_at, jitter_seconds, state, phase_index, finished_at)
+    const [{ id }] = (
+      await db.query(
+        `INSERT INTO rollouts (id, component_id, channel_id, artifact_id, from_artifact_id, phases, max_failure_rate, min_reports, start_at, jitter_seconds, state, phase_index, finished_at)
        SELECT gen_random_uuid(), component_id, channel_id, from_artifact_id, artifact_id, phases, max_failure_rate, min_reports, start_at, jitter_seconds, 'completed', 1, now()
          FROM rollouts WHERE id = $1 RETURNING id`,
-      [rollout.id],
-    )).rows;
-    await db.query(`INSERT INTO rollout_device_states (rollout_id, device_id, state, phase_index, updated_at) SELECT $1, device_id, 'installed', 1, updated_at FROM rollout_device_states WHERE rollout_id = $2`, [id, rollout.id]);
+        [rollout.id],
+      )
+    ).rows;
+    await db.query(
+      `INSERT INTO rollout_device_states (rollout_id, device_id, state, phase_index, updated_at) SELECT $1, device_id, 'installed', 1, updated_at FROM rollout_device_states WHERE rollout_id = $2`,
+      [id, rollout.id],
+    );
   }
   await db.query('ANALYZE');
   const loadSeconds = (Date.now() - started) / 1000;
@@ -95,12 +113,16 @@ try {
     referenceRuns.push(Number(process.hrtime.bigint() - t) / 1e9);
   }
   const reference = referenceRuns.sort((a, b) => a - b)[1];
-  const plan = (await db.query(
-    `EXPLAIN SELECT count(*) FILTER (WHERE phase_index = 0 AND state IN ('installed','failed','rolled_back')), count(*) FILTER (WHERE state IN ('installed','failed','rolled_back'))
+  const plan = (
+    await db.query(
+      `EXPLAIN SELECT count(*) FILTER (WHERE phase_index = 0 AND state IN ('installed','failed','rolled_back')), count(*) FILTER (WHERE state IN ('installed','failed','rolled_back'))
        FROM rollout_device_states WHERE rollout_id = $1`,
-    [rollout.id],
-  )).rows.map((row) => row['QUERY PLAN'].trim());
-  const [{ counts }] = (await db.query(`SELECT json_object_agg(state, n) AS counts FROM (SELECT state, count(*) AS n FROM rollout_device_states WHERE rollout_id = $1 GROUP BY state) s`, [rollout.id])).rows;
+      [rollout.id],
+    )
+  ).rows.map((row) => row['QUERY PLAN'].trim());
+  const [{ counts }] = (
+    await db.query(`SELECT json_object_agg(state, n) AS counts FROM (SELECT state, count(*) AS n FROM rollout_device_states WHERE rollout_id = $1 GROUP BY state) s`, [rollout.id])
+  ).rows;
   const [{ rows: stateRows }] = (await db.query(`SELECT count(*)::int AS rows FROM rollout_device_states`)).rows;
 
   process.stdout.write(

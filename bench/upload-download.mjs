@@ -28,7 +28,9 @@ chmodSync(work, 0o755);
   out.end();
   await new Promise((r) => out.once('finish', r));
 }
-const sha256 = createHash('sha256').update(execFileSync('cat', [file], { maxBuffer: 2 * SIZE })).digest('hex');
+const sha256 = createHash('sha256')
+  .update(execFileSync('cat', [file], { maxBuffer: 2 * SIZE }))
+  .digest('hex');
 
 function timeCp() {
   const target = join(work, 'copy.bin');
@@ -43,14 +45,18 @@ function timeCp() {
 function upload(url, key, version) {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const req = request(`${url}/api/v1/components/bench/versions/${version}`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/octet-stream', 'content-length': statSync(file).size },
-    }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode, body: JSON.parse(body), seconds: Number(process.hrtime.bigint() - started) / 1e9 }));
-    });
+    const req = request(
+      `${url}/api/v1/components/bench/versions/${version}`,
+      {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/octet-stream', 'content-length': statSync(file).size },
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode, body: JSON.parse(body), seconds: Number(process.hrtime.bigint() - started) / 1e9 }));
+      },
+    );
     req.on('error', reject);
     pipeline(createReadStream(file, { highWaterMark: MiB }), req).catch(reject);
   });

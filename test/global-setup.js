@@ -26,8 +26,6 @@ module.exports = async () => {
   if (!(await reachable(postgres, 5432))) missing.push(`PostgreSQL at ${postgres} (TEST_DATABASE_URL)`);
   if (!(await reachable(redis, 6379))) missing.push(`Redis at ${redis} (TEST_REDIS_URL)`);
   if (missing.length > 0) {
-    throw new Error(
-      `The integration tests need ${missing.join(' and ')}. Start them, point the variables at yours, or run "bash .ci/run", which installs and starts both.`,
-    );
+    throw new Error(`The integration tests need ${missing.join(' and ')}. Start them, point the variables at yours, or run "bash .ci/run", which installs and starts both.`);
   }
 };

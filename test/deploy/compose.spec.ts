@@ -76,9 +76,11 @@ describe('docker-compose.yml', () => {
     expect(nginxEnv.OTA_HTTP_UPSTREAM).toBe(`appliance:${applianceEnv.PORT}`);
     expect(nginxEnv.OTA_MQTT_WS_UPSTREAM).toBe(`appliance:${applianceEnv.MQTT_WS_PORT}`);
     expect(nginxEnv.OTA_MQTT_UPSTREAM).toBe(`appliance:${applianceEnv.MQTT_PORT}`);
-    expect(publishedPorts(nginx).map(({ host, container }) => `${host}:${container}`).sort()).toEqual(
-      [`1883:${nginxEnv.NGINX_MQTT_PORT}`, `8080:${nginxEnv.NGINX_HTTP_PORT}`, `8083:${nginxEnv.NGINX_MQTT_WS_PORT}`].sort(),
-    );
+    expect(
+      publishedPorts(nginx)
+        .map(({ host, container }) => `${host}:${container}`)
+        .sort(),
+    ).toEqual([`1883:${nginxEnv.NGINX_MQTT_PORT}`, `8080:${nginxEnv.NGINX_HTTP_PORT}`, `8083:${nginxEnv.NGINX_MQTT_WS_PORT}`].sort());
     // The appliance itself publishes nothing: with two replicas, everything comes through nginx.
     expect(appliance.ports).toBeUndefined();
   });
@@ -154,7 +156,7 @@ describe('docker-compose.yml', () => {
     expect(existsSync(join(repoRoot, 'Dockerfile'))).toBe(true);
   });
 
-  it("matches docs/deploy.md: the demo key and the ports it tells users to try", () => {
+  it('matches docs/deploy.md: the demo key and the ports it tells users to try', () => {
     const docs = readFileSync(join(repoRoot, 'docs', 'deploy.md'), 'utf8');
     expect(docs).toContain(`OTA_API_KEY=${applianceEnv.ADMIN_API_KEY}`);
     for (const { host } of [...publishedPorts(nginx), ...peerAgents.flatMap(([, agent]) => publishedPorts(agent))]) {

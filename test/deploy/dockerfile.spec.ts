@@ -71,7 +71,11 @@ describe('Dockerfile', () => {
   });
 
   it("exposes the appliance's and the peer agent's default ports, and sets the appliance's", () => {
-    const exposed = instructions('EXPOSE').join(' ').split(/\s+/).map(Number).sort((a, b) => a - b);
+    const exposed = instructions('EXPOSE')
+      .join(' ')
+      .split(/\s+/)
+      .map(Number)
+      .sort((a, b) => a - b);
     const expected = [defaultOf('PORT'), defaultOf('MQTT_PORT'), defaultOf('MQTT_WS_PORT'), String(agentDefaults.httpPort), String(agentDefaults.p2pPort)].map(Number);
     expect(exposed).toEqual(expected.sort((a, b) => a - b));
     const env = envOfStage(runtime);

@@ -107,7 +107,12 @@ describe('Helm chart deploy/helm/ota-appliance', () => {
     for (const chartValues of [values, production]) {
       // What the pod's environment holds: the ConfigMap and Secret (empty values are left out) and
       // the variables the Deployment sets. The production example keeps its secrets in existingSecret.
-      const nonEmpty = (map: Values) => Object.fromEntries(Object.entries(map).filter(([, v]) => String(v) !== '').map(([k, v]) => [k, String(v)]));
+      const nonEmpty = (map: Values) =>
+        Object.fromEntries(
+          Object.entries(map)
+            .filter(([, v]) => String(v) !== '')
+            .map(([k, v]) => [k, String(v)]),
+        );
       const external = chartValues.existingSecret ? { DATABASE_URL: 'postgres://ota@db/ota', REDIS_URL: 'redis://redis:6379', S3_ACCESS_KEY: 'a', S3_SECRET_KEY: 'b' } : {};
       const env = { ...nonEmpty(chartValues.config), ...nonEmpty(chartValues.secrets), ...external, DATA_DIR: '/var/lib/ota', SIGNING_KEY_FILE: '/etc/ota/signing/ed25519.pem' };
       expect(() => parseEnvironment(env)).not.toThrow();

@@ -241,7 +241,11 @@ describe('the nginx cache (deploy/nginx) in front of a real appliance', () => {
     expect([expired.cache, offered(expired)]).toEqual(['STALE', '5.6.14']);
     // The new answer is "you have everything": a 304, stored as the answer (not taken as "your copy
     // is still valid", which revalidation would make of it, keeping the old offer for good).
-    const refreshed = await until(() => get(path, device), (answer) => answer.status === 304, 10_000);
+    const refreshed = await until(
+      () => get(path, device),
+      (answer) => answer.status === 304,
+      10_000,
+    );
     expect([refreshed.cache, offered(refreshed)]).toEqual(['HIT', 304]);
   });
 

@@ -12,7 +12,6 @@ const FAIL_RATE = 0.05;
 /** The simulator's own rule for which devices fail (a stable hash of the id). */
 const fails = (id: string) => createHash('sha256').update(`fail:${id}`).digest().readUInt32BE(0) / 2 ** 32 < FAIL_RATE;
 
-
 describe('a simulated fleet of 1,000 MQTT devices, 5 % of which fail every install', () => {
   let appliance: TestApp;
   let fleet: FleetSimulator;
@@ -32,7 +31,11 @@ describe('a simulated fleet of 1,000 MQTT devices, 5 % of which fail every insta
       download: true,
     });
     await fleet.start();
-    await until(async () => fleet.counters.installed + fleet.counters.failed, (n) => n >= DEVICES, 60_000);
+    await until(
+      async () => fleet.counters.installed + fleet.counters.failed,
+      (n) => n >= DEVICES,
+      60_000,
+    );
   }, 120_000);
 
   afterAll(async () => {
@@ -49,10 +52,20 @@ describe('a simulated fleet of 1,000 MQTT devices, 5 % of which fail every insta
 
   it('goes through every phase to completion while failures stay under the limit', async () => {
     const created = await sendJson('POST', `${appliance.url}/api/v1/rollouts`, {
-      component: 'os_armv8', channel: 'prod', version: '2.0.0', phases, maxFailureRate: 0.15, minReports: 20, jitterSeconds: 2,
+      component: 'os_armv8',
+      channel: 'prod',
+      version: '2.0.0',
+      phases,
+      maxFailureRate: 0.15,
+      minReports: 20,
+      jitterSeconds: 2,
     });
     expect(created.status).toBe(201);
-    const done = await until(() => rollout(created.body.id), (r) => r.state !== 'running', 120_000);
+    const done = await until(
+      () => rollout(created.body.id),
+      (r) => r.state !== 'running',
+      120_000,
+    );
     expect(done.state).toBe('completed');
     expect(done.history.filter((e: { toState: string }) => e.toState === 'running').map((e: { percent: number }) => e.percent)).toEqual([10, 50, 100]);
     expect(done.counts.failed / ((done.counts.failed ?? 0) + done.counts.installed)).toBeLessThanOrEqual(0.15);
@@ -68,10 +81,20 @@ describe('a simulated fleet of 1,000 MQTT devices, 5 % of which fail every insta
 
   it('pauses in the phase where the failure rate passes the limit', async () => {
     const created = await sendJson('POST', `${appliance.url}/api/v1/rollouts`, {
-      component: 'os_armv8', channel: 'prod', version: '3.0.0', phases, maxFailureRate: 0.02, minReports: 20, jitterSeconds: 2,
+      component: 'os_armv8',
+      channel: 'prod',
+      version: '3.0.0',
+      phases,
+      maxFailureRate: 0.02,
+      minReports: 20,
+      jitterSeconds: 2,
     });
     expect(created.status).toBe(201);
-    const stopped = await until(() => rollout(created.body.id), (r) => r.state !== 'running', 120_000);
+    const stopped = await until(
+      () => rollout(created.body.id),
+      (r) => r.state !== 'running',
+      120_000,
+    );
     expect(stopped.state).toBe('paused');
     const phaseIndex = stopped.phase - 1;
     expect(stopped.history.at(-1)).toMatchObject({ toState: 'paused', reason: expect.stringContaining(`in phase ${stopped.phase}`) });
@@ -82,10 +105,11 @@ describe('a simulated fleet of 1,000 MQTT devices, 5 % of which fail every insta
     expect(invited.filter((d) => fails(d.id)).length).toBeGreaterThan(0);
     expect(stopped.phaseCounts.failed).toBeGreaterThan(0);
     // …and no device beyond it got 3.0.0.
-    const [{ n: beyond }] = await appliance.app.get(DataSource).query(
-      `SELECT count(*)::int AS n FROM device_inventory WHERE component = 'os_armv8' AND version = '3.0.0' AND device_id = ANY($1)`,
-      [fleet.fleet.filter((d) => d.cohort >= phases[phaseIndex].percent).map((d) => d.id)],
-    );
+    const [{ n: beyond }] = await appliance.app
+      .get(DataSource)
+      .query(`SELECT count(*)::int AS n FROM device_inventory WHERE component = 'os_armv8' AND version = '3.0.0' AND device_id = ANY($1)`, [
+        fleet.fleet.filter((d) => d.cohort >= phases[phaseIndex].percent).map((d) => d.id),
+      ]);
     expect(beyond).toBe(0);
   }, 180_000);
 });

@@ -85,7 +85,10 @@ describe('two appliance processes on one PostgreSQL, Redis and S3', () => {
         component: 'os_armv8',
         channel: 'prod',
         version: '2.0.0',
-        phases: [{ percent: 20, holdSeconds: 3600 }, { percent: 100, holdSeconds: 0 }],
+        phases: [
+          { percent: 20, holdSeconds: 3600 },
+          { percent: 100, holdSeconds: 0 },
+        ],
         maxFailureRate: 0.1,
         minReports: 5,
         jitterSeconds: 7,
@@ -97,7 +100,12 @@ describe('two appliance processes on one PostgreSQL, Redis and S3', () => {
       await endAll(device);
     }
 
-    await until(async () => (await getJson(`${replicas[0].url}/api/v1/rollouts/${rolloutId}`)).body.evaluations, (evaluations) => evaluations >= 6, 20_000, 200);
+    await until(
+      async () => (await getJson(`${replicas[0].url}/api/v1/rollouts/${rolloutId}`)).body.evaluations,
+      (evaluations) => evaluations >= 6,
+      20_000,
+      200,
+    );
     await sendJson('POST', `${replicas[0].url}/api/v1/rollouts/${rolloutId}/pause`, undefined);
     const queue = new Queue('rollouts', { connection: { url: testRedisUrl }, prefix: `${prefix}:bull` });
     let rollout;

@@ -88,8 +88,7 @@ const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'patch', 'head', '
 
 function operationsOf(document: OpenApiDocument): Operation[] {
   const schemas = document.components?.schemas ?? {};
-  const resolve = (schema: SchemaObject | undefined): SchemaObject | undefined =>
-    schema?.$ref ? resolve(schemas[schema.$ref.replace('#/components/schemas/', '')]) : schema;
+  const resolve = (schema: SchemaObject | undefined): SchemaObject | undefined => (schema?.$ref ? resolve(schemas[schema.$ref.replace('#/components/schemas/', '')]) : schema);
   const exampleOf = (schema: SchemaObject | undefined): Json => {
     const resolved = resolve(schema);
     if (!resolved) return 'x';
@@ -178,7 +177,9 @@ const RANGES = [
   'bytes=0-999999999999999999999',
   'bytes=100000000-',
   'bytes=0-0,1-1,2-2',
-  Array.from({ length: 500 }, (_, i) => `${i}-${i}`).join(',').replace(/^/, 'bytes='),
+  Array.from({ length: 500 }, (_, i) => `${i}-${i}`)
+    .join(',')
+    .replace(/^/, 'bytes='),
   'bytes=0-1,0-1',
   'items=0-1',
   'bytes=',
@@ -307,7 +308,15 @@ function faultsFor(operation: Operation, random: SeededRandom): ((draft: Draft) 
       }),
     (draft) =>
       withFault(draft, 'query: bracket and prototype syntax', (d) => {
-        d.query.push(random.pick([['a[]', '1'], ['a[b]', '1'], ['__proto__[x]', '1'], ['constructor[prototype][x]', '1'], ['__proto__', 'x']] as [string, string][]));
+        d.query.push(
+          random.pick([
+            ['a[]', '1'],
+            ['a[b]', '1'],
+            ['__proto__[x]', '1'],
+            ['constructor[prototype][x]', '1'],
+            ['__proto__', 'x'],
+          ] as [string, string][]),
+        );
       }),
     (draft) =>
       withFault(draft, 'path: traversal after the route', (d) => {
@@ -638,7 +647,10 @@ describe('HTTP fuzz derived from the OpenAPI document', () => {
       component: 'scoreboard',
       channel: 'prod',
       version: '2.0.0',
-      phases: [{ percent: 50, holdSeconds: 3600 }, { percent: 100, holdSeconds: 0 }],
+      phases: [
+        { percent: 50, holdSeconds: 3600 },
+        { percent: 100, holdSeconds: 0 },
+      ],
       maxFailureRate: 0.1,
       minReports: 5,
     });

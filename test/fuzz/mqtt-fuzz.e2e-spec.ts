@@ -56,8 +56,17 @@ function checkCases(random: SeededRandom, count: number, prefix: string): CheckC
       const depth = random.pick([DEPTH_LIMIT, 100, 2000, 20_000]);
       const where = random.pick(['x', 'attributes', 'installed']);
       const deep = deepJson(depth, random.pick(['array', 'object'] as const));
-      const body = where === 'attributes' ? `{"requestId":"${requestId}","attributes":{"cpuArch":"armv8","deep":${deep}}}` : `{"requestId":"${requestId}","attributes":{"cpuArch":"armv8"},"${where}":${deep}}`;
-      return { label: `nested ${depth} levels deep in ${where}`, payload: body, status: 400, message: new RegExp(`^the check is nested deeper than ${DEPTH_LIMIT} levels$`), requestId };
+      const body =
+        where === 'attributes'
+          ? `{"requestId":"${requestId}","attributes":{"cpuArch":"armv8","deep":${deep}}}`
+          : `{"requestId":"${requestId}","attributes":{"cpuArch":"armv8"},"${where}":${deep}}`;
+      return {
+        label: `nested ${depth} levels deep in ${where}`,
+        payload: body,
+        status: 400,
+        message: new RegExp(`^the check is nested deeper than ${DEPTH_LIMIT} levels$`),
+        requestId,
+      };
     },
     () => ({ label: 'a deep array and nothing else', payload: deepJson(random.pick([40, 5000]), 'array'), status: 400, message: /^the check is nested deeper than/ }),
     () => {
@@ -106,7 +115,13 @@ function checkCases(random: SeededRandom, count: number, prefix: string): CheckC
     }),
     () => {
       const requestId = id();
-      return { label: 'attributes of the wrong type', payload: JSON.stringify({ requestId, attributes: random.pick<unknown>([[1], 'x', null, 5]) }), status: 400, message: /^attributes must be an object$/, requestId };
+      return {
+        label: 'attributes of the wrong type',
+        payload: JSON.stringify({ requestId, attributes: random.pick<unknown>([[1], 'x', null, 5]) }),
+        status: 400,
+        message: /^attributes must be an object$/,
+        requestId,
+      };
     },
     () => {
       const requestId = id();
@@ -124,41 +139,97 @@ function checkCases(random: SeededRandom, count: number, prefix: string): CheckC
     },
     () => {
       const requestId = id();
-      return { label: 'a duplicated attributes key, the last without cpuArch', payload: `{"requestId":"${requestId}","attributes":{"cpuArch":"armv8"},"attributes":{"os":"beta"}}`, status: 400, message: /^cpuArch is required/, requestId };
+      return {
+        label: 'a duplicated attributes key, the last without cpuArch',
+        payload: `{"requestId":"${requestId}","attributes":{"cpuArch":"armv8"},"attributes":{"os":"beta"}}`,
+        status: 400,
+        message: /^cpuArch is required/,
+        requestId,
+      };
     },
     () => {
       const requestId = id();
-      return { label: 'an attribute repeated in another case', payload: JSON.stringify({ requestId, attributes: { cpuArch: 'armv8', CPUARCH: 'armv7' } }), status: 400, message: /more than once/, requestId };
+      return {
+        label: 'an attribute repeated in another case',
+        payload: JSON.stringify({ requestId, attributes: { cpuArch: 'armv8', CPUARCH: 'armv7' } }),
+        status: 400,
+        message: /more than once/,
+        requestId,
+      };
     },
     () => {
       const requestId = id();
-      return { label: 'an over-long attribute', payload: JSON.stringify({ requestId, attributes: { ...attributes(), site: 's'.repeat(random.pick([257, 100_000])) } }), status: 414, message: /longer than 256 characters/, requestId };
+      return {
+        label: 'an over-long attribute',
+        payload: JSON.stringify({ requestId, attributes: { ...attributes(), site: 's'.repeat(random.pick([257, 100_000])) } }),
+        status: 414,
+        message: /longer than 256 characters/,
+        requestId,
+      };
     },
     () => {
       const requestId = id();
       const many = Object.fromEntries(Array.from({ length: random.pick([65, 2000]) }, (_, i) => [`k${i}`, 'v']));
-      return { label: 'too many attributes', payload: JSON.stringify({ requestId, attributes: { cpuArch: 'armv8', ...many } }), status: 400, message: /^at most 64 attributes and fields are allowed/, requestId };
+      return {
+        label: 'too many attributes',
+        payload: JSON.stringify({ requestId, attributes: { cpuArch: 'armv8', ...many } }),
+        status: 400,
+        message: /^at most 64 attributes and fields are allowed/,
+        requestId,
+      };
     },
     () => {
       const requestId = id();
-      const installed = random.pick<unknown>([{}, 'os@1', [1], [{ component: 'os' }], [{ component: 'os', version: 'latest' }], [{ component: 'os', md5: 'x' }], Array.from({ length: 65 }, (_, i) => ({ component: `c${i}`, version: '1' }))]);
+      const installed = random.pick<unknown>([
+        {},
+        'os@1',
+        [1],
+        [{ component: 'os' }],
+        [{ component: 'os', version: 'latest' }],
+        [{ component: 'os', md5: 'x' }],
+        Array.from({ length: 65 }, (_, i) => ({ component: `c${i}`, version: '1' })),
+      ]);
       return { label: 'a malformed installed list', payload: JSON.stringify({ requestId, attributes: attributes(), installed }), status: 400, message: /^installed/, requestId };
     },
     () => {
       const requestId = id();
-      return { label: 'a bad cohort', payload: JSON.stringify({ requestId, attributes: attributes(), cohort: random.pick<unknown>([100, -1, 1.5, 'x', true]) }), status: 400, message: /^cohort must be an integer from 0 to 99/, requestId };
+      return {
+        label: 'a bad cohort',
+        payload: JSON.stringify({ requestId, attributes: attributes(), cohort: random.pick<unknown>([100, -1, 1.5, 'x', true]) }),
+        status: 400,
+        message: /^cohort must be an integer from 0 to 99/,
+        requestId,
+      };
     },
     () => {
       const requestId = id();
-      return { label: 'a bad payloadType', payload: JSON.stringify({ requestId, attributes: attributes(), payloadType: random.pick<unknown>(['zip', 1, null, {}]) }), status: 400, message: /^payloadType must be fullPayload or metadataOnly/, requestId };
+      return {
+        label: 'a bad payloadType',
+        payload: JSON.stringify({ requestId, attributes: attributes(), payloadType: random.pick<unknown>(['zip', 1, null, {}]) }),
+        status: 400,
+        message: /^payloadType must be fullPayload or metadataOnly/,
+        requestId,
+      };
     },
     () => {
       const requestId = id();
-      return { label: 'a reserved name among the attributes', payload: JSON.stringify({ requestId, attributes: { ...attributes(), [random.pick(['installed', 'Cohort', 'deviceId', 'payloadType'])]: 'x' } }), status: 400, message: /is reserved: send it as a top-level field$/, requestId };
+      return {
+        label: 'a reserved name among the attributes',
+        payload: JSON.stringify({ requestId, attributes: { ...attributes(), [random.pick(['installed', 'Cohort', 'deviceId', 'payloadType'])]: 'x' } }),
+        status: 400,
+        message: /is reserved: send it as a top-level field$/,
+        requestId,
+      };
     },
     () => {
       const requestId = id();
-      return { label: 'a device nothing matches', payload: JSON.stringify({ requestId, attributes: { cpuArch: `arch\ufffd${random.int(0, 99)}` } }), status: 404, message: /^no component os_arch/, requestId };
+      return {
+        label: 'a device nothing matches',
+        payload: JSON.stringify({ requestId, attributes: { cpuArch: `arch\ufffd${random.int(0, 99)}` } }),
+        status: 404,
+        message: /^no component os_arch/,
+        requestId,
+      };
     },
   ];
   return Array.from({ length: count }, (_, i) => (i < builders.length ? builders[i] : random.pick(builders))());
@@ -238,7 +309,8 @@ describe('MQTT fuzz of check and status messages', () => {
           }
           const expected = { status: check.status, message: true, requestId: check.requestId };
           const actual = { status: offer.status, message: check.message.test(offer.message ?? ''), requestId: offer.requestId };
-          if (JSON.stringify(actual) !== JSON.stringify(expected)) failures.push(`${check.label}: got ${JSON.stringify(offer)}, expected ${check.status} matching ${check.message}`);
+          if (JSON.stringify(actual) !== JSON.stringify(expected))
+            failures.push(`${check.label}: got ${JSON.stringify(offer)}, expected ${check.status} matching ${check.message}`);
         }
       };
       await Promise.all(Array.from({ length: CHECK_CLIENTS }, (_, i) => fuzzClient(i)));

@@ -55,7 +55,10 @@ describe('lint rules that keep the layers apart', () => {
   beforeAll(() => {
     const names = Object.keys(paths) as (keyof typeof paths)[];
     const linted = lintAs(
-      names.map((name) => ({ path: paths[name], code: name === 'typeorm/* import' ? "import { In } from 'typeorm/find-options/operator/In';\nexport const used = In;\n" : importTypeorm })),
+      names.map((name) => ({
+        path: paths[name],
+        code: name === 'typeorm/* import' ? "import { In } from 'typeorm/find-options/operator/In';\nexport const used = In;\n" : importTypeorm,
+      })),
     );
     answers = Object.fromEntries(names.map((name, index) => [name, linted[index]])) as typeof answers;
   });

@@ -9,15 +9,12 @@ export async function upload(
   body: Buffer | Readable,
   options: { headers?: Record<string, string>; query?: string; key?: string } = {},
 ): Promise<{ status: number; body: any }> {
-  const response = await fetch(
-    `${baseUrl}/api/v1/components/${encodeURIComponent(component)}/versions/${encodeURIComponent(version)}${options.query ? `?${options.query}` : ''}`,
-    {
-      method: 'PUT',
-      headers: { ...adminHeaders(options.key), 'content-type': 'application/octet-stream', ...options.headers },
-      body: body instanceof Readable ? (Readable.toWeb(body) as ReadableStream) : body,
-      duplex: 'half',
-    } as RequestInit,
-  );
+  const response = await fetch(`${baseUrl}/api/v1/components/${encodeURIComponent(component)}/versions/${encodeURIComponent(version)}${options.query ? `?${options.query}` : ''}`, {
+    method: 'PUT',
+    headers: { ...adminHeaders(options.key), 'content-type': 'application/octet-stream', ...options.headers },
+    body: body instanceof Readable ? (Readable.toWeb(body) as ReadableStream) : body,
+    duplex: 'half',
+  } as RequestInit);
   const text = await response.text();
   return { status: response.status, body: text ? JSON.parse(text) : undefined };
 }
@@ -28,12 +25,7 @@ export async function getJson(url: string, headers: Record<string, string> = adm
   return { status: response.status, body: text ? JSON.parse(text) : undefined, headers: response.headers };
 }
 
-export async function sendJson(
-  method: string,
-  url: string,
-  body: unknown,
-  headers: Record<string, string> = adminHeaders(),
-): Promise<{ status: number; body: any }> {
+export async function sendJson(method: string, url: string, body: unknown, headers: Record<string, string> = adminHeaders()): Promise<{ status: number; body: any }> {
   const response = await fetch(url, {
     method,
     headers: { 'content-type': 'application/json', ...headers },

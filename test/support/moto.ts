@@ -24,7 +24,11 @@ export async function startMotoS3(): Promise<MotoS3> {
   child.once('error', (error) => (spawnError = error));
   const endpoint = `http://127.0.0.1:${port}`;
   const answered = await until(
-    () => fetch(endpoint).then((response) => response.ok, () => false),
+    () =>
+      fetch(endpoint).then(
+        (response) => response.ok,
+        () => false,
+      ),
     (ok) => ok || child.exitCode !== null || spawnError !== undefined,
     30_000,
   );

@@ -76,7 +76,7 @@ describe('the agent as a device sees it', () => {
     expect(viaAgent.entries[1].sha256).toBe(sha256);
   });
 
-  it("lets a device check what the agent serves with the openssl example of docs/device-verification.md", async () => {
+  it('lets a device check what the agent serves with the openssl example of docs/device-verification.md', async () => {
     const script = resolve(__dirname, '../../../docs/examples/verify-manifest.sh');
     const keys = join(work.dir, 'device-keys');
     // The keys are pinned from the origin; the manifest and the bytes come through the agent.
@@ -99,10 +99,18 @@ describe('the agent as a device sees it', () => {
     const original = await readFile(join(work.dir, 'os.bin'));
     const middle = await download(`${agent.httpUrl}/artifacts/${sha256}`, { range: `bytes=${MiB - 10}-${3 * MiB + 10}` });
     expect(middle.status).toBe(206);
-    expect(middle.sha256).toBe(createHash('sha256').update(original.subarray(MiB - 10, 3 * MiB + 11)).digest('hex'));
+    expect(middle.sha256).toBe(
+      createHash('sha256')
+        .update(original.subarray(MiB - 10, 3 * MiB + 11))
+        .digest('hex'),
+    );
     const tail = await download(`${agent.httpUrl}/artifacts/${sha256}`, { range: 'bytes=-123' });
     expect(tail.status).toBe(206);
-    expect(tail.sha256).toBe(createHash('sha256').update(original.subarray(size - 123)).digest('hex'));
+    expect(tail.sha256).toBe(
+      createHash('sha256')
+        .update(original.subarray(size - 123))
+        .digest('hex'),
+    );
     expect((await download(`${agent.httpUrl}/artifacts/${sha256}`, { range: `bytes=${size}-` })).status).toBe(416);
     expect((await download(`${agent.httpUrl}/artifacts/${'0'.repeat(64)}`)).status).toBe(404);
   });

@@ -66,7 +66,9 @@ describe('a site of peer agents', () => {
     // The agents did share: three quarters of what the devices got travelled between peers.
     expect(peerBytes.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(2 * size);
     expect(badChunks).toEqual([0, 0, 0, 0]);
-    console.log(`4 agents x 24 MiB: origin sent ${(originBytes / size).toFixed(3)} x the size; ${seconds.toFixed(2)} s; peer bytes per agent ${peerBytes.map((b) => (b / MiB).toFixed(1)).join(', ')} MiB`);
+    console.log(
+      `4 agents x 24 MiB: origin sent ${(originBytes / size).toFixed(3)} x the size; ${seconds.toFixed(2)} s; peer bytes per agent ${peerBytes.map((b) => (b / MiB).toFixed(1)).join(', ')} MiB`,
+    );
   });
 
   it('finds the site peers by mDNS alone (no roster) and shares through them', async () => {
@@ -158,10 +160,7 @@ describe('a site of peer agents at an appliance with DEVICE_AUTH=token', () => {
       running.push(agent);
       return agent;
     };
-    const [a, b] = [
-      await start('a', { id: 'gw-a', token: await origin.registerDevice('gw-a') }),
-      await start('b', { id: 'gw-b', token: await origin.registerDevice('gw-b') }),
-    ];
+    const [a, b] = [await start('a', { id: 'gw-a', token: await origin.registerDevice('gw-a') }), await start('b', { id: 'gw-b', token: await origin.registerDevice('gw-b') })];
     const stranger = await start('stranger');
     const registeredKnowEachOther = async () => {
       const [ha, hb] = await Promise.all([a.health(), b.health()]);
@@ -176,6 +175,6 @@ describe('a site of peer agents at an appliance with DEVICE_AUTH=token', () => {
     const downloads = await Promise.all([a, b].map((agent) => download(`${agent.httpUrl}/artifacts/${sha256}`)));
     for (const d of downloads) expect(d.sha256).toBe(sha256);
     expect((await origin.artifactBytesSent()) - sentBefore).toBeLessThanOrEqual(1.25 * size);
-    expect(await a.metric('ota_peer_bytes_total', { source: 'peer' }) + (await b.metric('ota_peer_bytes_total', { source: 'peer' }))).toBeGreaterThan(0);
+    expect((await a.metric('ota_peer_bytes_total', { source: 'peer' })) + (await b.metric('ota_peer_bytes_total', { source: 'peer' }))).toBeGreaterThan(0);
   });
 });

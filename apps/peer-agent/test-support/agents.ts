@@ -68,14 +68,22 @@ export interface AgentHandle {
 export async function startAgentProcess(options: AgentOptions): Promise<AgentHandle> {
   const args = [
     AGENT_MAIN,
-    '--origin', options.origin,
-    '--site', options.site,
-    '--cache', options.cacheDir,
-    '--http-host', '127.0.0.1',
-    '--http-port', '0',
-    '--p2p-host', '127.0.0.1',
-    '--p2p-port', '0',
-    '--log-level', 'debug',
+    '--origin',
+    options.origin,
+    '--site',
+    options.site,
+    '--cache',
+    options.cacheDir,
+    '--http-host',
+    '127.0.0.1',
+    '--http-port',
+    '0',
+    '--p2p-host',
+    '127.0.0.1',
+    '--p2p-port',
+    '0',
+    '--log-level',
+    'debug',
     ...(options.mdns ? [] : ['--no-mdns']),
     ...(options.roster === false ? ['--no-roster'] : []),
     ...(options.p2p === false ? ['--no-p2p'] : []),
@@ -116,7 +124,7 @@ export async function writeRandomFile(path: string, size: number): Promise<strin
   const hash = createHash('sha256');
   const file = await open(path, 'w');
   try {
-    for (let written = 0; written < size; ) {
+    for (let written = 0; written < size;) {
       const part = randomBytes(Math.min(1024 * 1024, size - written));
       hash.update(part);
       await file.write(part);

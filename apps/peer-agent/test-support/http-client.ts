@@ -84,9 +84,7 @@ export function parsePrometheus(text: string): Sample[] {
 
 /** Sum of a metric's samples whose labels include `labels`. */
 export function metricValue(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
-  return samples
-    .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
-    .reduce((sum, s) => sum + s.value, 0);
+  return samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((sum, s) => sum + s.value, 0);
 }
 
 export async function scrape(baseUrl: string): Promise<Sample[]> {

@@ -67,12 +67,16 @@ async function readBody(res: import('node:http').IncomingMessage): Promise<strin
 
 function putFile(url: string, file: string): Promise<PublishedArtifact> {
   return new Promise((resolvePut, reject) => {
-    const req = request(url, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', authorization: `Bearer ${ADMIN_KEY}`, 'content-length': statSync(file).size }, agent: false }, (res) => {
-      void readBody(res).then((text) => {
-        if ((res.statusCode ?? 0) >= 300) reject(new Error(`PUT ${url}: HTTP ${res.statusCode} ${text}`));
-        else resolvePut(JSON.parse(text) as PublishedArtifact);
-      }, reject);
-    });
+    const req = request(
+      url,
+      { method: 'PUT', headers: { 'content-type': 'application/octet-stream', authorization: `Bearer ${ADMIN_KEY}`, 'content-length': statSync(file).size }, agent: false },
+      (res) => {
+        void readBody(res).then((text) => {
+          if ((res.statusCode ?? 0) >= 300) reject(new Error(`PUT ${url}: HTTP ${res.statusCode} ${text}`));
+          else resolvePut(JSON.parse(text) as PublishedArtifact);
+        }, reject);
+      },
+    );
     req.on('error', reject);
     createReadStream(file).pipe(req);
   });
@@ -80,7 +84,11 @@ function putFile(url: string, file: string): Promise<PublishedArtifact> {
 
 /** Starts the built appliance on `port` and waits until it listens; its stderr goes to `logFile`. */
 async function launch(env: Record<string, string>, logFile: string): Promise<{ child: ChildProcess; exited: Promise<unknown> }> {
-  const child = spawn(process.execPath, [APPLIANCE_MAIN], { cwd: REPO, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [APPLIANCE_MAIN], {
+    cwd: REPO,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const log = createWriteStream(logFile, { flags: 'a' });
   const exited = new Promise((resolveExit) => child.once('exit', resolveExit));
   let seen = '';

@@ -58,4 +58,3 @@ export function spawnReady<R>(args: string[], options: { env?: NodeJS.ProcessEnv
     });
   });
 }
-

@@ -23,7 +23,6 @@ export interface TamperingProxy {
   stop(): Promise<void>;
 }
 
-
 interface Signed {
   manifest: Record<string, unknown>;
   signature: string;

@@ -81,8 +81,16 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
       .setDescription('Device API (GET /package, /artifacts, MQTT documented in the README) and admin API (/api/v1, Bearer API key).')
       .setVersion('v1')
       // addSecurity, not addBearerAuth, which would call the opaque keys and tokens JWTs.
-      .addSecurity('bearer', { type: 'http', scheme: 'bearer', description: 'Admin API key (Authorization: Bearer <key>); scopes read < write < admin, each operation names the one it needs in its 403' })
-      .addSecurity(DEVICE_TOKEN_SCHEME, { type: 'http', scheme: 'bearer', description: 'Device token from POST /api/v1/devices (Authorization: Bearer <token>); required when DEVICE_AUTH=token, ignored otherwise' })
+      .addSecurity('bearer', {
+        type: 'http',
+        scheme: 'bearer',
+        description: 'Admin API key (Authorization: Bearer <key>); scopes read < write < admin, each operation names the one it needs in its 403',
+      })
+      .addSecurity(DEVICE_TOKEN_SCHEME, {
+        type: 'http',
+        scheme: 'bearer',
+        description: 'Device token from POST /api/v1/devices (Authorization: Bearer <token>); required when DEVICE_AUTH=token, ignored otherwise',
+      })
       .build(),
   );
   describePackageRoute(document);

@@ -95,7 +95,10 @@ describe('the OpenAPI document at /docs', () => {
   it('names only security schemes it defines, and declares security wherever it documents a 401', () => {
     const schemes = Object.keys(document.components?.securitySchemes ?? {});
     const mistakes = operationsOf(document).flatMap(({ route, operation }) => [
-      ...(operation.security ?? []).flatMap((requirement) => Object.keys(requirement)).filter((scheme) => !schemes.includes(scheme)).map((scheme) => `${route}: unknown scheme ${scheme}`),
+      ...(operation.security ?? [])
+        .flatMap((requirement) => Object.keys(requirement))
+        .filter((scheme) => !schemes.includes(scheme))
+        .map((scheme) => `${route}: unknown scheme ${scheme}`),
       ...(operation.responses?.['401'] && (operation.security ?? []).length === 0 ? [`${route}: documents a 401 but no security`] : []),
     ]);
     expect(mistakes).toEqual([]);
@@ -110,7 +113,8 @@ describe('the OpenAPI document at /docs', () => {
       await response.arrayBuffer();
       const refused = response.status === 401;
       // With DEVICE_AUTH=none (the default here) optional security lets the request through.
-      if (refused !== requiresCredentials(operation)) mistakes.push(`${route}: answers ${response.status} without credentials, security ${JSON.stringify(operation.security ?? null)}`);
+      if (refused !== requiresCredentials(operation))
+        mistakes.push(`${route}: answers ${response.status} without credentials, security ${JSON.stringify(operation.security ?? null)}`);
     }
     expect(mistakes).toEqual([]);
   });

@@ -58,45 +58,21 @@ describe(indexCatalog.name, () => {
 
   it.each<[string, (s: CatalogSnapshot) => void, string]>([
     ['an unparsable version', (s) => ip(s).artifacts.push(artifact('ipModule', 'latest')), 'ipModule@latest: the version cannot be parsed'],
-    [
-      'an unparsable requiresFrom',
-      (s) => ip(s).artifacts.push(artifact('ipModule', '7', 'six')),
-      'ipModule@7: requiresFrom "six" cannot be parsed',
-    ],
+    ['an unparsable requiresFrom', (s) => ip(s).artifacts.push(artifact('ipModule', '7', 'six')), 'ipModule@7: requiresFrom "six" cannot be parsed'],
     ['a bad md5', (s) => ip(s).artifacts.push({ ...artifact('ipModule', '7'), md5: 'x' }), 'ipModule@7: md5 is not 32 hex digits'],
     ['a bad sha256', (s) => ip(s).artifacts.push({ ...artifact('ipModule', '7'), sha256: 'x' }), 'ipModule@7: sha256 is not 64 hex digits'],
     ['one version twice', (s) => ip(s).artifacts.push(artifact('ipModule', '6.15.8')), 'ipModule@6.15.8: the same version as 6.15.008'],
-    [
-      'one component twice',
-      (s) => s.components.push({ name: 'IPMODULE', artifacts: [], channels: [] }),
-      'component IPMODULE is listed twice (names are case-insensitive)',
-    ],
+    ['one component twice', (s) => s.components.push({ name: 'IPMODULE', artifacts: [], channels: [] }), 'component IPMODULE is listed twice (names are case-insensitive)'],
     [
       'one channel twice',
       (s) => ip(s).channels.push({ name: 'PROD', version: '5.6.9', flags: [], allowDowngrade: false }),
       'ipModule: channel PROD is listed twice (names are case-insensitive)',
     ],
     ['a channel without its artifact', (s) => (ip(s).channels[0].version = '7'), 'ipModule/prod: no artifact for version 7'],
-    [
-      'a rollout on an unknown component',
-      (s) => s.rollouts.push(rollout({ component: 'nope' })),
-      'rollout r (nope/prod@5.6.30): no such component',
-    ],
-    [
-      'a rollout on an unknown channel',
-      (s) => s.rollouts.push(rollout({ channel: 'beta' })),
-      'rollout r (ipModule/beta@5.6.30): no such channel',
-    ],
-    [
-      'a rollout without its artifact',
-      (s) => s.rollouts.push(rollout({ version: '7' })),
-      'rollout r (ipModule/prod@7): no artifact for version 7',
-    ],
-    [
-      'a rollout with a NaN percent',
-      (s) => s.rollouts.push(rollout({ percent: NaN })),
-      'rollout r (ipModule/prod@5.6.30): percent must be a finite number',
-    ],
+    ['a rollout on an unknown component', (s) => s.rollouts.push(rollout({ component: 'nope' })), 'rollout r (nope/prod@5.6.30): no such component'],
+    ['a rollout on an unknown channel', (s) => s.rollouts.push(rollout({ channel: 'beta' })), 'rollout r (ipModule/beta@5.6.30): no such channel'],
+    ['a rollout without its artifact', (s) => s.rollouts.push(rollout({ version: '7' })), 'rollout r (ipModule/prod@7): no artifact for version 7'],
+    ['a rollout with a NaN percent', (s) => s.rollouts.push(rollout({ percent: NaN })), 'rollout r (ipModule/prod@5.6.30): percent must be a finite number'],
     ['one rollout id twice', (s) => s.rollouts.push(rollout({}), rollout({})), 'rollout r (ipModule/prod@5.6.30): the id is listed twice'],
   ])('refuses %s', (_name, change, problem) => {
     expect(problemsOf(mutated(change))).toEqual([problem]);

@@ -117,9 +117,7 @@ export interface CatalogIndex {
 /** The snapshot is inconsistent; `problems` lists every one found. The server should keep serving its previous index. */
 export class CatalogError extends Error {
   constructor(readonly problems: readonly string[]) {
-    super(
-      `catalog snapshot is inconsistent: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? `; and ${problems.length - 5} more` : ''}`,
-    );
+    super(`catalog snapshot is inconsistent: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? `; and ${problems.length - 5} more` : ''}`);
     this.name = 'CatalogError';
   }
 }
@@ -196,12 +194,7 @@ function describeRollout(r: CatalogRollout): string {
   return `rollout ${r.id} (${r.component}/${r.channel}@${r.version})`;
 }
 
-function indexComponent(
-  source: CatalogComponent,
-  order: number,
-  rollouts: readonly CatalogRollout[],
-  problems: string[],
-): IndexedComponent {
+function indexComponent(source: CatalogComponent, order: number, rollouts: readonly CatalogRollout[], problems: string[]): IndexedComponent {
   const parsed: Array<Omit<IndexedArtifact, 'position'>> = [];
   for (const artifact of source.artifacts) {
     const where = `${source.name}@${artifact.version}`;

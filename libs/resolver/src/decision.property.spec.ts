@@ -10,9 +10,7 @@ const version = fc.tuple(fc.nat(3), fc.nat(3), fc.nat(3)).map((parts) => parts.j
 /** One component `os_p` with random versions, random bridge constraints and a random channel target. */
 const scenario = fc.uniqueArray(version, { minLength: 1, maxLength: 8 }).chain((versions) =>
   fc.record({
-    artifacts: fc.tuple(
-      ...versions.map((v) => fc.option(version, { nil: undefined }).map((requiresFrom) => artifact('os_p', v, requiresFrom))),
-    ),
+    artifacts: fc.tuple(...versions.map((v) => fc.option(version, { nil: undefined }).map((requiresFrom) => artifact('os_p', v, requiresFrom)))),
     target: fc.constantFrom(...versions),
     start: fc.oneof(fc.constantFrom(...versions), version),
     byHash: fc.boolean(),
@@ -28,9 +26,7 @@ function reachable(artifacts: readonly CatalogArtifact[], start: string, target:
     if (compareVersionStrings(from, target) === 0) return true;
     for (const a of artifacts) {
       const hop =
-        compareVersionStrings(a.version, from) > 0 &&
-        compareVersionStrings(a.version, target) <= 0 &&
-        (a.requiresFrom == null || compareVersionStrings(a.requiresFrom, from) <= 0);
+        compareVersionStrings(a.version, from) > 0 && compareVersionStrings(a.version, target) <= 0 && (a.requiresFrom == null || compareVersionStrings(a.requiresFrom, from) <= 0);
       if (hop && !seen.has(a.version)) {
         seen.add(a.version);
         frontier.push(a.version);
@@ -55,10 +51,7 @@ describe('decide: properties', () => {
         for (let hops = 0; ; hops++) {
           // A device knowing its binary sends the hash; otherwise it declares the version.
           const known = byVersion.get(installed);
-          const request =
-            byHash && known
-              ? parseDeviceQuery({ cpuArch: 'p' }, `"${known.md5}"`)
-              : parseDeviceQuery({ cpuArch: 'p', installed: `os_p@${installed}` }, undefined);
+          const request = byHash && known ? parseDeviceQuery({ cpuArch: 'p' }, `"${known.md5}"`) : parseDeviceQuery({ cpuArch: 'p', installed: `os_p@${installed}` }, undefined);
           const decision = decide(index, request);
           if (!decision.ok) throw new Error(decision.message);
           last = decision.components[0];
@@ -122,9 +115,7 @@ describe('decide: properties', () => {
       .map((record): Array<[string, string]> => Object.entries(record));
     const shuffled = <T>(items: T[]) => fc.shuffledSubarray(items, { minLength: items.length, maxLength: items.length });
     const recased = (entries: Array<[string, string]>) =>
-      fc.tuple(
-        ...entries.map(([key, value]) => fc.constantFrom(key, key.toUpperCase(), key.toLowerCase()).map((k) => [k, value] as const)),
-      );
+      fc.tuple(...entries.map(([key, value]) => fc.constantFrom(key, key.toUpperCase(), key.toLowerCase()).map((k) => [k, value] as const)));
 
     const pair = fc.tuple(query, fc.subarray(allHashes, { maxLength: 6 })).chain(([entries, hashes]) =>
       fc.record({

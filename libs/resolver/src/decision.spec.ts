@@ -83,11 +83,7 @@ describe('decide: selection', () => {
         ['os_armv8', 'prod 200 1.1.0 channel'],
       ],
     ],
-    [
-      'keys naming nothing are ignored',
-      'cpuArch=armv8&site=plant-7&hwRev=3&attrUnknown=prod&attrGamer=gold&attr=prod',
-      [['os_armv8', 'prod 200 1.1.0 channel']],
-    ],
+    ['keys naming nothing are ignored', 'cpuArch=armv8&site=plant-7&hwRev=3&attrUnknown=prod&attrGamer=gold&attr=prod', [['os_armv8', 'prod 200 1.1.0 channel']]],
     [
       'among flags, the highest target wins',
       'cpuArch=armv8&attrGamer=prod&attrCamera=beta',
@@ -172,12 +168,9 @@ describe('decide: installed binaries', () => {
   });
 
   it('answers 304 overall when every selected binary is installed', () => {
-    const header = [
-      `W/"${md5('os_armv8', '1.1.0')}"`,
-      sha256('scoreboard', '1.0.0').toUpperCase(),
-      ` ${md5('videoStreamer', '0.0.1')} `,
-      `"${sha256('modemFW', '1.0')}",`,
-    ].join(',');
+    const header = [`W/"${md5('os_armv8', '1.1.0')}"`, sha256('scoreboard', '1.0.0').toUpperCase(), ` ${md5('videoStreamer', '0.0.1')} `, `"${sha256('modemFW', '1.0')}",`].join(
+      ',',
+    );
     const decision = resolved(everything, header);
     expect(decision.status).toBe(304);
     expect(decision.components.map((c) => `${c.component} ${c.statusCode} ${c.reason} ${c.installedFrom}`)).toEqual([
@@ -201,13 +194,7 @@ describe('decide: installed binaries', () => {
     ['a version the catalog lacks, below the bridge', '&installed=ipModule@5.6.20', undefined, '200 5.6.30 bridge-required', '5.6.20'],
     ['a version the catalog lacks, past the bridge', '&installed=ipModule@v6.0', undefined, '200 6.15.008 channel', 'v6.0'],
     ['the hash wins over a declared version', '&installed=ipModule@5.6.9', md5('ipModule', '5.6.30'), '200 6.15.008 channel', '5.6.30'],
-    [
-      'the highest of several hashes counts',
-      '',
-      `${md5('ipModule', '5.6.30')},${md5('ipModule', '5.6.9')}`,
-      '200 6.15.008 channel',
-      '5.6.30',
-    ],
+    ['the highest of several hashes counts', '', `${md5('ipModule', '5.6.30')},${md5('ipModule', '5.6.9')}`, '200 6.15.008 channel', '5.6.30'],
     ["another component's hash says nothing about ipModule", '', md5('scoreboard', '1.0.0'), '200 6.15.008 channel', 'unknown'],
   ])('%s', (_name, extra, header, expected, installedVersion) => {
     const decision = resolved(ipModule + extra, header);
@@ -281,31 +268,11 @@ describe('decide: rollouts', () => {
     ['a deviceId in a low cohort is in', tenPercent, `deviceId=${inside}`, 'prod 200 2.0.0 rollout'],
     ['a deviceId in a high cohort is out', tenPercent, `deviceId=${outside}`, 'prod 200 1.1.0 channel'],
     ['an explicit cohort wins over the deviceId', tenPercent, `deviceId=${outside}&cohort=3`, 'prod 200 2.0.0 rollout'],
-    [
-      'matching selectors let the device in',
-      { ...tenPercent, selectors: { Site: 'Plant-7' } },
-      'cohort=5&SITE=plant-7',
-      'prod 200 2.0.0 rollout',
-    ],
-    [
-      'a different selector value keeps it out',
-      { ...tenPercent, selectors: { site: 'plant-7' } },
-      'cohort=5&site=plant-8',
-      'prod 200 1.1.0 channel',
-    ],
+    ['matching selectors let the device in', { ...tenPercent, selectors: { Site: 'Plant-7' } }, 'cohort=5&SITE=plant-7', 'prod 200 2.0.0 rollout'],
+    ['a different selector value keeps it out', { ...tenPercent, selectors: { site: 'plant-7' } }, 'cohort=5&site=plant-8', 'prod 200 1.1.0 channel'],
     ['a missing selector attribute keeps it out', { ...tenPercent, selectors: { site: 'plant-7' } }, 'cohort=5', 'prod 200 1.1.0 channel'],
-    [
-      'every selector must match',
-      { ...tenPercent, selectors: { site: 'plant-7', hwRev: '3' } },
-      'cohort=5&site=plant-7&hwRev=2',
-      'prod 200 1.1.0 channel',
-    ],
-    [
-      'a rollout on another channel does nothing',
-      { ...tenPercent, channel: 'beta', version: '1.1.0' },
-      'cohort=5',
-      'prod 200 1.1.0 channel',
-    ],
+    ['every selector must match', { ...tenPercent, selectors: { site: 'plant-7', hwRev: '3' } }, 'cohort=5&site=plant-7&hwRev=2', 'prod 200 1.1.0 channel'],
+    ['a rollout on another channel does nothing', { ...tenPercent, channel: 'beta', version: '1.1.0' }, 'cohort=5', 'prod 200 1.1.0 channel'],
   ])('%s', (_name, rollout, query, expected) => {
     const decision = resolved(`cpuArch=armv8${query ? `&${query}` : ''}`, undefined, withRollouts([rollout]));
     expect(brief(decision)).toEqual([['os_armv8', expected]]);
@@ -314,10 +281,7 @@ describe('decide: rollouts', () => {
   });
 
   it('keeps the rollout id on a 304 and on a bridge', () => {
-    const index = withRollouts([
-      tenPercent,
-      { id: 'ip', component: 'ipModule', channel: 'prod', version: '6.15.008', selectors: {}, percent: 100 },
-    ]);
+    const index = withRollouts([tenPercent, { id: 'ip', component: 'ipModule', channel: 'prod', version: '6.15.008', selectors: {}, percent: 100 }]);
     const decision = resolved(`cpuArch=armv8&attrAlarmPanel=prod&cohort=1&installed=os_armv8@2,ipModule@5.6.9`, undefined, index);
     expect(decision.components.map((c) => [c.component, c.reason, c.rolloutId])).toEqual([
       ['ipModule', 'bridge-required', 'ip'],
@@ -346,10 +310,7 @@ describe('decide: rollouts', () => {
   ])('compares flag selections by their target after rollouts (device %s the rollout)', (_name, cohort, expected) => {
     const snapshot = referenceSnapshot();
     snapshot.components.find((c) => c.name === 'videoStreamer')!.artifacts.push(artifact('videoStreamer', '0.2.0'));
-    const index = withRollouts(
-      [{ id: 'v', component: 'videoStreamer', channel: 'prod', version: '0.2.0', selectors: {}, percent: 50 }],
-      snapshot,
-    );
+    const index = withRollouts([{ id: 'v', component: 'videoStreamer', channel: 'prod', version: '0.2.0', selectors: {}, percent: 50 }], snapshot);
     const decision = resolved(`cpuArch=armv8&attrCamera=beta&attrGamer=prod&cohort=${cohort}`, undefined, index);
     expect(brief(decision).find(([name]) => name === 'videoStreamer')).toEqual(['videoStreamer', expected]);
   });

@@ -1,12 +1,5 @@
 import { createHash } from 'node:crypto';
-import {
-  type CatalogArtifact,
-  type CatalogIndex,
-  type IndexedArtifact,
-  type IndexedChannel,
-  type IndexedComponent,
-  type IndexedRollout,
-} from './catalog';
+import { type CatalogArtifact, type CatalogIndex, type IndexedArtifact, type IndexedChannel, type IndexedComponent, type IndexedRollout } from './catalog';
 import type { DeviceRequest, PayloadType } from './device-request';
 import { compareVersions, type Version } from './version';
 
@@ -135,9 +128,7 @@ export function decide(index: CatalogIndex, request: DeviceRequest): Decision {
   if (bySystem) selections.set(bySystem.component, bySystem);
   for (const [component, selection] of explicit) selections.set(component, selection);
 
-  const components = [...selections.values()]
-    .sort((a, b) => a.component.order - b.component.order)
-    .map((selection) => answer(selection, request));
+  const components = [...selections.values()].sort((a, b) => a.component.order - b.component.order).map((selection) => answer(selection, request));
   return { ok: true, status: components.some((c) => c.statusCode === 200) ? 200 : 304, components };
 }
 

@@ -82,20 +82,14 @@ describe(packageDetails.name, () => {
   it('names the rollout only when the target comes from one', () => {
     const snapshot = referenceSnapshot();
     snapshot.rollouts.push({ id: 'r9', component: 'os_armv8', channel: 'prod', version: '2.0.0', selectors: {}, percent: 50 });
-    const details = packageDetails(
-      decided(parseDeviceQuery({ cpuArch: 'armv8', attrCellular: 'prod', cohort: '1' }, undefined), snapshot),
-      urls,
-    );
+    const details = packageDetails(decided(parseDeviceQuery({ cpuArch: 'armv8', attrCellular: 'prod', cohort: '1' }, undefined), snapshot), urls);
     expect([details.os_armv8.rolloutId, details.os_armv8.reason, details.modemFW.rolloutId]).toEqual(['r9', 'rollout', undefined]);
     expect('rolloutId' in details.modemFW).toBe(false);
   });
 
   it('gives HTTP and MQTT the same answer for the same device', () => {
     const scoreboard = artifact('scoreboard', '1.0.0');
-    const http = parseDeviceQuery(
-      { cpuArch: 'armv8', attrGamer: 'prod', deviceId: 'dev-5', installed: 'videoStreamer@0.0.1' },
-      `W/"${scoreboard.md5}"`,
-    );
+    const http = parseDeviceQuery({ cpuArch: 'armv8', attrGamer: 'prod', deviceId: 'dev-5', installed: 'videoStreamer@0.0.1' }, `W/"${scoreboard.md5}"`);
     const mqtt = parseMqttCheck(
       {
         requestId: 'q',

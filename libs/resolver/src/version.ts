@@ -14,11 +14,13 @@ export interface Version {
 export const MAX_VERSION_LENGTH = 64;
 const MAX_SEGMENTS = 8;
 
-const VERSION_PATTERN =
-  /^[vV]?(\d+(?:\.\d+)*)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/;
+const VERSION_PATTERN = /^[vV]?(\d+(?:\.\d+)*)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/;
 
 export class VersionParseError extends Error {
-  constructor(readonly input: string, reason: string) {
+  constructor(
+    readonly input: string,
+    reason: string,
+  ) {
     super(`"${input.length > 80 ? `${input.slice(0, 80)}…` : input}" is not a version: ${reason}`);
     this.name = 'VersionParseError';
   }

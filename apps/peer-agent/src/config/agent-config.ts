@@ -222,8 +222,15 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): AgentConfig
 
   const bootstrapCli = Array.isArray(cli.bootstrap) ? cli.bootstrap : undefined;
   const bootstrap = bootstrapCli
-    ? bootstrapCli.flatMap((v) => v.split(',')).filter(Boolean).map((v) => parseMultiaddr(v.trim(), '--bootstrap'))
-    : (envStr('OTA_BOOTSTRAP') ?? '').split(',').map((v) => v.trim()).filter(Boolean).map((v) => parseMultiaddr(v, 'OTA_BOOTSTRAP'));
+    ? bootstrapCli
+        .flatMap((v) => v.split(','))
+        .filter(Boolean)
+        .map((v) => parseMultiaddr(v.trim(), '--bootstrap'))
+    : (envStr('OTA_BOOTSTRAP') ?? '')
+        .split(',')
+        .map((v) => v.trim())
+        .filter(Boolean)
+        .map((v) => parseMultiaddr(v, 'OTA_BOOTSTRAP'));
 
   const trustCli = Array.isArray(cli.trustKey) ? cli.trustKey : undefined;
   const trustKeys = trustCli ? trustCli.flatMap(splitKeys) : splitKeys(env.OTA_TRUST_KEYS ?? '');

@@ -110,7 +110,10 @@ export class ManifestService {
   private async fromPeers(sha256: string): Promise<SignedManifest | undefined> {
     const { peers, transport } = this.deps;
     if (!peers || !transport) return undefined;
-    for (const peerId of peers.rank(sha256, 0).filter((id) => id !== peers.selfId).slice(0, PEERS_ASKED)) {
+    for (const peerId of peers
+      .rank(sha256, 0)
+      .filter((id) => id !== peers.selfId)
+      .slice(0, PEERS_ASKED)) {
       try {
         const doc = await transport.requestManifest(peerId, sha256, PEER_MANIFEST_TIMEOUT_MS);
         if (doc !== undefined) return this.verify(doc, sha256, `peer ${peerId}`);

@@ -23,7 +23,11 @@ describe(rankPeers.name, () => {
   it('moves only the chunks of a peer that leaves, each to its runner-up', () => {
     for (let i = 0; i < 200; i++) {
       const before = rankPeers(peers, sha, i);
-      const after = rankPeers(peers.filter((p) => p !== '12D3KooWC'), sha, i);
+      const after = rankPeers(
+        peers.filter((p) => p !== '12D3KooWC'),
+        sha,
+        i,
+      );
       expect(after).toEqual(before.filter((p) => p !== '12D3KooWC'));
     }
   });

@@ -51,5 +51,4 @@ export class VerifiedChunks {
     this.entries.delete(key);
     this.bytes -= data.byteLength;
   }
-
 }

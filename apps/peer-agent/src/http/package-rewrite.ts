@@ -19,7 +19,7 @@ export function rewritePackageUrls(doc: unknown, baseUrl: string): unknown {
       const sha256 =
         typeof obj.sha256 === 'string' && HEX64.test(obj.sha256.toLowerCase())
           ? obj.sha256.toLowerCase()
-          : ARTIFACT_IN_URL.exec(String(obj.url ?? ''))?.[1] ?? ARTIFACT_IN_URL.exec(String(obj.manifestUrl ?? ''))?.[1];
+          : (ARTIFACT_IN_URL.exec(String(obj.url ?? ''))?.[1] ?? ARTIFACT_IN_URL.exec(String(obj.manifestUrl ?? ''))?.[1]);
       if (sha256) {
         if (typeof obj.url === 'string') obj.url = `${baseUrl}/artifacts/${sha256}`;
         if (typeof obj.manifestUrl === 'string') obj.manifestUrl = `${baseUrl}/manifests/${sha256}`;

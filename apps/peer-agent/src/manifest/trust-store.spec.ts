@@ -51,12 +51,16 @@ describe(loadTrustStore.name, () => {
 
   it('uses operator-given keys and ignores the pin file', async () => {
     const given = makeKey();
-    const { store, source } = await loadTrustStore({ configured: [given.publicKeyPem], pinFile: join(dir, 'none.json'), fetchKeys: () => Promise.reject(new Error('must not be called')) });
+    const { store, source } = await loadTrustStore({
+      configured: [given.publicKeyPem],
+      pinFile: join(dir, 'none.json'),
+      fetchKeys: () => Promise.reject(new Error('must not be called')),
+    });
     expect(source).toBe('configured');
     expect(store.get(given.keyId)).toBeDefined();
   });
 
-  it("refuses an origin /keys entry whose keyId does not match its key", async () => {
+  it('refuses an origin /keys entry whose keyId does not match its key', async () => {
     const key = makeKey();
     await expect(
       loadTrustStore({ configured: [], pinFile: join(dir, 'k.json'), fetchKeys: async () => ({ keys: [{ keyId: '0000000000000000', publicKey: key.publicKeyBase64 }] }) }),

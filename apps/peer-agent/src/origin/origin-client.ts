@@ -43,7 +43,7 @@ function readChunks(res: IncomingMessage, manifest: Manifest, first: number, las
     let chunk = Buffer.allocUnsafe(chunkLength(manifest, index));
     let filled = 0;
     res.on('data', (data: Buffer) => {
-      for (let offset = 0; offset < data.byteLength; ) {
+      for (let offset = 0; offset < data.byteLength;) {
         if (index > last) return fail(new Error(`response exceeds ${expected} bytes`));
         const n = Math.min(chunk.byteLength - filled, data.byteLength - offset);
         data.copy(chunk, filled, offset, offset + n);

@@ -93,14 +93,12 @@ describe('/ota/chunk/1.0.0', () => {
 });
 
 describe(parseRequest.name, () => {
-  it.each([
-    ['{"op":"chunk","sha256":"' + sha256 + '","index":-1}'],
-    ['{"op":"chunk","sha256":"' + sha256 + '","index":1.5}'],
-    ['{"op":"delete"}'],
-    ['[]'],
-  ])('rejects %s', (text) => {
-    expect(() => parseRequest(Buffer.from(text))).toThrow(ProtocolViolationError);
-  });
+  it.each([['{"op":"chunk","sha256":"' + sha256 + '","index":-1}'], ['{"op":"chunk","sha256":"' + sha256 + '","index":1.5}'], ['{"op":"delete"}'], ['[]']])(
+    'rejects %s',
+    (text) => {
+      expect(() => parseRequest(Buffer.from(text))).toThrow(ProtocolViolationError);
+    },
+  );
 
   it('defaults fetch to false', () => {
     expect(parseRequest(Buffer.from(`{"op":"chunk","sha256":"${sha256}","index":2}`))).toEqual({ op: 'chunk', sha256, index: 2, fetch: false });

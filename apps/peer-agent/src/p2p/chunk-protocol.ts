@@ -137,7 +137,13 @@ export async function serveStream(stream: ByteDuplex, remotePeer: string, handle
 export type ChunkReply = { kind: 'hit'; data: Uint8Array } | { kind: 'miss'; reason?: string };
 
 /** Sends one request on a fresh outbound stream and reads the response frame (at most `maxResponse` bytes of payload). */
-async function exchange(stream: ByteDuplex, request: PeerRequest, maxResponse: number, idleTimeoutMs: number, signal?: AbortSignal): Promise<{ status: number; payload: Uint8Array }> {
+async function exchange(
+  stream: ByteDuplex,
+  request: PeerRequest,
+  maxResponse: number,
+  idleTimeoutMs: number,
+  signal?: AbortSignal,
+): Promise<{ status: number; payload: Uint8Array }> {
   await writeFrame(stream, [encodeRequest(request)], { idleTimeoutMs, signal });
   const reader = new FrameReader(stream, idleTimeoutMs);
   let frame: Uint8Array | undefined;

@@ -112,7 +112,10 @@ export class Libp2pNode implements PeerTransport {
     });
     const self = new Libp2pNode(node as unknown as Libp2p, { peerIdFromString, multiaddr }, options.log);
     node.addEventListener('peer:discovery', (event) => {
-      events.onDiscovery(event.detail.id.toString(), event.detail.multiaddrs.map((m) => m.toString()));
+      events.onDiscovery(
+        event.detail.id.toString(),
+        event.detail.multiaddrs.map((m) => m.toString()),
+      );
     });
     node.addEventListener('peer:connect', (event) => events.onConnect(event.detail.toString()));
     return self;
@@ -128,7 +131,10 @@ export class Libp2pNode implements PeerTransport {
   }
 
   /** Serves `/ota/chunk/1.0.0`. `isBanned` peers get their stream reset. */
-  async handle(handler: PeerRequestHandler, options: { pacer?: SendPacer; corruptChunks?: boolean; isBanned: (peerId: string) => boolean; onServed: (result: { op: string; result: string; bytes: number }) => void }): Promise<void> {
+  async handle(
+    handler: PeerRequestHandler,
+    options: { pacer?: SendPacer; corruptChunks?: boolean; isBanned: (peerId: string) => boolean; onServed: (result: { op: string; result: string; bytes: number }) => void },
+  ): Promise<void> {
     await this.node.handle(
       CHUNK_PROTOCOL,
       async (stream: Stream, connection) => {
@@ -138,7 +144,9 @@ export class Libp2pNode implements PeerTransport {
           return;
         }
         try {
-          options.onServed(await serveStream(stream, remote, handler, { idleTimeoutMs: P2P_LIMITS.serveIdleTimeoutMs, pacer: options.pacer, corruptChunks: options.corruptChunks }));
+          options.onServed(
+            await serveStream(stream, remote, handler, { idleTimeoutMs: P2P_LIMITS.serveIdleTimeoutMs, pacer: options.pacer, corruptChunks: options.corruptChunks }),
+          );
         } catch (error) {
           this.log.debug({ peerId: remote, err: (error as Error).message }, 'inbound chunk stream failed');
           stream.abort(error as Error);

@@ -90,7 +90,9 @@ describe(nodeNoiseCrypto.name, () => {
     expect(() => crypto.chaCha20Poly1305Decrypt(tamperedTag, nonce, ad, key)).toThrow();
     const tamperedText = sealed(message);
     tamperedText[1000] ^= 0x80;
-    expect(() => crypto.chaCha20Poly1305Decrypt(new FakeList(tamperedText.subarray(0, 500), tamperedText.subarray(500)) as never, nonce, ad, key, new Uint8Array(message.byteLength))).toThrow();
+    expect(() =>
+      crypto.chaCha20Poly1305Decrypt(new FakeList(tamperedText.subarray(0, 500), tamperedText.subarray(500)) as never, nonce, ad, key, new Uint8Array(message.byteLength)),
+    ).toThrow();
   });
 
   it('keeps a key per cipher state: a new key array is never confused with an earlier one', () => {

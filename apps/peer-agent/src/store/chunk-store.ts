@@ -33,7 +33,9 @@ const layouts = new WeakMap<Manifest, string>();
 function layoutOf(manifest: Manifest): string {
   let layout = layouts.get(manifest);
   if (!layout) {
-    layout = createHash('sha256').update(`${manifest.sha256}:${manifest.size}:${manifest.chunkSize}:${manifest.chunks.join(',')}`).digest('hex');
+    layout = createHash('sha256')
+      .update(`${manifest.sha256}:${manifest.size}:${manifest.chunkSize}:${manifest.chunks.join(',')}`)
+      .digest('hex');
     layouts.set(manifest, layout);
   }
   return layout;
@@ -345,7 +347,9 @@ export class ChunkStore {
 
   private async deleteChunk(sha256: string, index: number): Promise<void> {
     const path = this.chunkPath(sha256, index);
-    const size = await stat(path).then((s) => s.size).catch(() => 0);
+    const size = await stat(path)
+      .then((s) => s.size)
+      .catch(() => 0);
     this.forgetChunk(sha256, index, size);
     await unlink(path).catch(() => undefined);
     await unlink(join(this.artifactDir(sha256), 'complete')).catch(() => undefined);

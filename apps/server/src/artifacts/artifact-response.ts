@@ -27,10 +27,7 @@ function matchesEtag(header: string | undefined, etag: string): boolean {
  * an unsatisfiable range (416) or nothing new (304). Multiple ranges get the whole file, which
  * every client handles, instead of multipart/byteranges, which few do.
  */
-export function planBinaryResponse(
-  request: Pick<Request, 'headers'>,
-  binary: StoredBinary,
-): { status: 200 | 206 | 304 | 416; range?: ByteRange } {
+export function planBinaryResponse(request: Pick<Request, 'headers'>, binary: StoredBinary): { status: 200 | 206 | 304 | 416; range?: ByteRange } {
   const etag = etagOf(binary);
   if (matchesEtag(request.headers['if-none-match'], etag)) return { status: 304 };
   const rangeHeader = request.headers.range;

@@ -235,7 +235,11 @@ describe.each(['filesystem', 's3'] as const)('artifact uploads and downloads (%s
       expect(unknown.body.message).toContain('9.9.9');
       const badFlags = await sendJson('PUT', `${appliance.url}/api/v1/components/os_armv7/channels/beta`, { version: '2.0.0', attributes: ['no spaces'] });
       expect(badFlags.status).toBe(400);
-      const notJson = await fetch(`${appliance.url}/api/v1/components/os_armv7/channels/beta`, { method: 'PUT', headers: { ...adminHeaders(), 'content-type': 'application/json' }, body: '{"version":' });
+      const notJson = await fetch(`${appliance.url}/api/v1/components/os_armv7/channels/beta`, {
+        method: 'PUT',
+        headers: { ...adminHeaders(), 'content-type': 'application/json' },
+        body: '{"version":',
+      });
       expect(notJson.status).toBe(400);
       expect(await notJson.json()).toMatchObject({ statusCode: 400, error: 'Bad Request' });
     });

@@ -47,7 +47,10 @@ export class DownloadsController {
       return await this.store.read(artifactKey(hash), range);
     } catch (error) {
       // A store that cannot say either way keeps its own error.
-      const stored = await this.store.stat(artifactKey(hash)).then((info) => info !== undefined, () => true);
+      const stored = await this.store.stat(artifactKey(hash)).then(
+        (info) => info !== undefined,
+        () => true,
+      );
       if (!stored) throw notFound(`no artifact has sha256 ${hash}`);
       throw error;
     }

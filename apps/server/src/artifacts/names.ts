@@ -6,9 +6,7 @@ export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function validName(kind: 'component' | 'channel', name: string): string {
   if (!NAME_PATTERN.test(name)) {
-    throw invalidInput(
-      `${kind} name "${name.slice(0, 80)}" is invalid: use 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit`,
-    );
+    throw invalidInput(`${kind} name "${name.slice(0, 80)}" is invalid: use 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit`);
   }
   return name;
 }

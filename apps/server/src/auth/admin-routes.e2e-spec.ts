@@ -32,7 +32,11 @@ interface ExpressLayer {
 function expressRoutes(app: NestExpressApplication): string[] {
   const stack = (app.getHttpAdapter().getInstance() as { router: { stack: ExpressLayer[] } }).router.stack;
   return stack.flatMap(({ route }) =>
-    route && !route.path.includes('*') ? Object.keys(route.methods).filter((method) => method !== '_all').map((method) => `${method.toUpperCase()} ${route.path}`) : [],
+    route && !route.path.includes('*')
+      ? Object.keys(route.methods)
+          .filter((method) => method !== '_all')
+          .map((method) => `${method.toUpperCase()} ${route.path}`)
+      : [],
   );
 }
 

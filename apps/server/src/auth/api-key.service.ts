@@ -89,9 +89,7 @@ export class ApiKeyService implements OnApplicationBootstrap {
     if (generated) {
       const file = join(this.config.dataDir, 'initial-admin-key');
       await writeFile(file, `${generated}\n`, { mode: 0o600 }).catch(() => undefined);
-      this.logger.warn(
-        `No ADMIN_API_KEY was set and no admin key existed: generated one. It is shown this once and saved in ${file}:\n\n    ${generated}\n`,
-      );
+      this.logger.warn(`No ADMIN_API_KEY was set and no admin key existed: generated one. It is shown this once and saved in ${file}:\n\n    ${generated}\n`);
     }
   }
 

@@ -7,5 +7,9 @@ import { KeysController } from './keys.controller';
 
 // Every route needs an admin API key unless it says otherwise (see AdminAuthGuard).
 @Global()
-@Module({ controllers: [KeysController], providers: [ApiKeyRepository, ApiKeyService, AdminAuthGuard, { provide: APP_GUARD, useClass: AdminAuthGuard }], exports: [ApiKeyService, AdminAuthGuard] })
+@Module({
+  controllers: [KeysController],
+  providers: [ApiKeyRepository, ApiKeyService, AdminAuthGuard, { provide: APP_GUARD, useClass: AdminAuthGuard }],
+  exports: [ApiKeyService, AdminAuthGuard],
+})
 export class AuthModule {}

@@ -47,12 +47,7 @@ function statusOf(code: DomainErrorCode): number {
 
 /** Errors raised by Express' body parsers carry a status and a type. */
 function isBodyParserError(error: unknown): error is { status: number; type: string; message: string } {
-  return (
-    typeof error === 'object' &&
-    error !== null &&
-    typeof (error as { status?: unknown }).status === 'number' &&
-    typeof (error as { type?: unknown }).type === 'string'
-  );
+  return typeof error === 'object' && error !== null && typeof (error as { status?: unknown }).status === 'number' && typeof (error as { type?: unknown }).type === 'string';
 }
 
 /**
@@ -70,12 +65,7 @@ export function toHttpError(error: unknown): HttpError {
     return { status, body: errorBody(status, message), headers };
   }
   if (isBodyParserError(error) && error.status >= 400 && error.status < 500) {
-    const message =
-      error.type === 'entity.parse.failed'
-        ? 'request body is not valid JSON'
-        : error.type === 'entity.too.large'
-          ? 'request body is too large'
-          : error.message;
+    const message = error.type === 'entity.parse.failed' ? 'request body is not valid JSON' : error.type === 'entity.too.large' ? 'request body is too large' : error.message;
     return { status: error.status, body: errorBody(error.status, message), headers };
   }
   const domain = asDomainError(error);

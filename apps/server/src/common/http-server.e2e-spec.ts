@@ -150,10 +150,13 @@ describe(createHttpServer.name, () => {
 
   beforeAll(async () => {
     // The appliance finishing an upload (storing, signing) writes nothing for a while: that is not the client stalling.
-    server = createHttpServer({ headersTimeoutSeconds: 5, requestTimeoutSeconds: 0, idleTimeoutSeconds: 1, keepAliveTimeoutSeconds: 1, maxHeaderBytes: 16384 }, (request, response) => {
-      request.resume();
-      request.on('end', () => setTimeout(() => response.end('done'), 2500));
-    });
+    server = createHttpServer(
+      { headersTimeoutSeconds: 5, requestTimeoutSeconds: 0, idleTimeoutSeconds: 1, keepAliveTimeoutSeconds: 1, maxHeaderBytes: 16384 },
+      (request, response) => {
+        request.resume();
+        request.on('end', () => setTimeout(() => response.end('done'), 2500));
+      },
+    );
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });

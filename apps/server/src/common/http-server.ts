@@ -129,9 +129,7 @@ function guardConnections(server: Server, settings: HttpServerSettings): void {
     // The client does not take an answer already under way: nothing more to say, only to close.
     const clientNotReading = responses.some((response) => response.headersSent && !response.writableFinished);
     // The client sends no more of a request the appliance is still reading (a full buffer would mean the appliance stopped reading).
-    const clientNotSending = responses.some(
-      (response) => !response.headersSent && !response.req.complete && response.req.readableLength < response.req.readableHighWaterMark,
-    );
+    const clientNotSending = responses.some((response) => !response.headersSent && !response.req.complete && response.req.readableLength < response.req.readableHighWaterMark);
     // Otherwise an answer not yet begun is the appliance at work (storing, signing, waiting on the object store): not the client's silence.
     const applianceAtWork = responses.some((response) => !response.headersSent);
     if (!clientNotReading && clientNotSending && socket.writable && !answered.has(socket)) {

@@ -39,11 +39,23 @@ describe('NUL bytes, control characters and deep JSON are refused before anythin
 
   describe('over HTTP', () => {
     it.each([
-      ['detail of a status report', 'POST', '/devices/dev-1/status', { component: 'os', version: '1.0.0', state: 'failed', detail: 'flash\u0000error' }, /detail contains a NUL byte/],
+      [
+        'detail of a status report',
+        'POST',
+        '/devices/dev-1/status',
+        { component: 'os', version: '1.0.0', state: 'failed', detail: 'flash\u0000error' },
+        /detail contains a NUL byte/,
+      ],
       ['a key name', 'POST', '/api/v1/keys', { name: 'ci\u0000', scope: 'read' }, /name contains a NUL byte/],
       ['an attribute value', 'POST', '/api/v1/devices', { id: 'gw-1', attributes: { site: 'plant\u00007' } }, /attributes\.site contains a NUL byte/],
       ['an attribute name', 'POST', '/api/v1/devices', { id: 'gw-1', attributes: { 'si\u0000te': 'plant-7' } }, /a key of attributes contains a NUL byte/],
-      ['an escape character', 'POST', '/devices/dev-1/status', { component: 'os', version: '1.0.0', state: 'failed', detail: '\u001b[31mred' }, /detail contains the control character U\+001B/],
+      [
+        'an escape character',
+        'POST',
+        '/devices/dev-1/status',
+        { component: 'os', version: '1.0.0', state: 'failed', detail: '\u001b[31mred' },
+        /detail contains the control character U\+001B/,
+      ],
     ])('refuses a NUL byte or control character in %s with 400', async (_label, method, path, body, message) => {
       expectRefused(await sendRaw(method, path, JSON.stringify(body)), message);
     });

@@ -5,8 +5,7 @@ import { parseEnvironment, type EnvironmentVariables } from './environment';
 export type DatabaseSettings = { kind: 'postgres'; url: string } | { kind: 'embedded'; dataDir: string };
 
 export type StorageSettings =
-  | { kind: 's3'; endpoint: string; accessKey: string; secretKey: string; bucket: string; region: string; partSizeBytes: number }
-  | { kind: 'filesystem'; root: string };
+  { kind: 's3'; endpoint: string; accessKey: string; secretKey: string; bucket: string; region: string; partSizeBytes: number } | { kind: 'filesystem'; root: string };
 
 /**
  * The validated configuration, built once at boot. Services receive this object (or a slice of it);
@@ -64,9 +63,7 @@ export class AppConfig {
     this.dataDir = resolve(env.DATA_DIR);
     this.publicBaseUrl = (env.PUBLIC_BASE_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, '');
     this.adminApiKey = env.ADMIN_API_KEY;
-    this.database = env.DATABASE_URL
-      ? { kind: 'postgres', url: env.DATABASE_URL }
-      : { kind: 'embedded', dataDir: resolve(this.dataDir, 'pglite') };
+    this.database = env.DATABASE_URL ? { kind: 'postgres', url: env.DATABASE_URL } : { kind: 'embedded', dataDir: resolve(this.dataDir, 'pglite') };
     this.redis = env.REDIS_URL ? { url: env.REDIS_URL, prefix: env.REDIS_PREFIX } : undefined;
     this.storage = env.S3_ENDPOINT
       ? {

@@ -82,7 +82,27 @@ describe(parseEnvironment.name, () => {
 
   it('documents every variable it reads', () => {
     const names = describeVariables().map((variable) => variable.name);
-    expect(names).toEqual(expect.arrayContaining(['PORT', 'MQTT_PORT', 'MQTT_WS_PORT', 'DATA_DIR', 'PUBLIC_BASE_URL', 'ADMIN_API_KEY', 'DATABASE_URL', 'REDIS_URL', 'S3_ENDPOINT', 'S3_ACCESS_KEY', 'S3_SECRET_KEY', 'S3_BUCKET', 'S3_REGION', 'CACHE_TTL_SECONDS', 'MAX_UPLOAD_BYTES', 'DEVICE_AUTH', 'LOG_LEVEL']));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'PORT',
+        'MQTT_PORT',
+        'MQTT_WS_PORT',
+        'DATA_DIR',
+        'PUBLIC_BASE_URL',
+        'ADMIN_API_KEY',
+        'DATABASE_URL',
+        'REDIS_URL',
+        'S3_ENDPOINT',
+        'S3_ACCESS_KEY',
+        'S3_SECRET_KEY',
+        'S3_BUCKET',
+        'S3_REGION',
+        'CACHE_TTL_SECONDS',
+        'MAX_UPLOAD_BYTES',
+        'DEVICE_AUTH',
+        'LOG_LEVEL',
+      ]),
+    );
     expect(new Set(names).size).toBe(names.length);
   });
 });

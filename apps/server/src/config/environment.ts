@@ -1,19 +1,6 @@
 import 'reflect-metadata';
 import { Transform, plainToInstance } from 'class-transformer';
-import {
-  IsIn,
-  IsInt,
-  IsOptional,
-  IsString,
-  IsUrl,
-  Matches,
-  Max,
-  Min,
-  MinLength,
-  ValidateIf,
-  validateSync,
-  type ValidationError,
-} from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, MinLength, ValidateIf, validateSync, type ValidationError } from 'class-validator';
 
 /** Every variable the appliance reads, with its description, for the docs and deployment checks. */
 export interface VariableDoc {
@@ -31,10 +18,8 @@ function Env(description: string, options: { default?: string; secret?: boolean 
   };
 }
 
-const toInt = ({ value }: { value: unknown }) =>
-  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
-const emptyToUndefined = ({ value }: { value: unknown }) =>
-  typeof value === 'string' && value.trim() === '' ? undefined : value;
+const toInt = ({ value }: { value: unknown }) => (typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value);
+const emptyToUndefined = ({ value }: { value: unknown }) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
 
 /**
  * The environment as the appliance understands it. Nothing outside this folder reads process.env:
@@ -59,21 +44,29 @@ export class EnvironmentVariables {
   @Max(3600)
   HTTP_HEADERS_TIMEOUT_SECONDS: number = 60;
 
-  @Env('Seconds a client has to send a whole request, body included; 0: no limit, so a slow multi-GB upload is not cut while it flows (HTTP_IDLE_TIMEOUT_SECONDS still cuts a stalled one)', { default: '0' })
+  @Env(
+    'Seconds a client has to send a whole request, body included; 0: no limit, so a slow multi-GB upload is not cut while it flows (HTTP_IDLE_TIMEOUT_SECONDS still cuts a stalled one)',
+    { default: '0' },
+  )
   @Transform(toInt)
   @IsInt()
   @Min(0)
   @Max(7 * 24 * 3600)
   HTTP_REQUEST_TIMEOUT_SECONDS: number = 0;
 
-  @Env('Seconds a connection may carry nothing while the appliance waits for the client (a stalled upload or a download nobody reads); not counted while the appliance works on a received request', { default: '120' })
+  @Env(
+    'Seconds a connection may carry nothing while the appliance waits for the client (a stalled upload or a download nobody reads); not counted while the appliance works on a received request',
+    { default: '120' },
+  )
   @Transform(toInt)
   @IsInt()
   @Min(1)
   @Max(86_400)
   HTTP_IDLE_TIMEOUT_SECONDS: number = 120;
 
-  @Env('Seconds an idle keep-alive connection stays open between requests; longer than the 60 s of nginx upstream keepalive and AWS ALB, so the proxy closes first', { default: '65' })
+  @Env('Seconds an idle keep-alive connection stays open between requests; longer than the 60 s of nginx upstream keepalive and AWS ALB, so the proxy closes first', {
+    default: '65',
+  })
   @Transform(toInt)
   @IsInt()
   @Min(1)
@@ -208,10 +201,7 @@ export class EnvironmentVariables {
   @Max(1000)
   PACKAGE_MAX_HASHES: number = 64;
 
-  @Env(
-    'Memory for encoded GET /package answers, in bytes, reused until the catalog changes (identical checks skip the decision); 0 turns the cache off',
-    { default: '16777216' },
-  )
+  @Env('Memory for encoded GET /package answers, in bytes, reused until the catalog changes (identical checks skip the decision); 0 turns the cache off', { default: '16777216' })
   @Transform(toInt)
   @IsInt()
   @Min(0)
@@ -230,10 +220,7 @@ export class EnvironmentVariables {
   @Max(256)
   MAX_JSON_DEPTH: number = 32;
 
-  @Env(
-    'Free bytes DATA_DIR must keep (filesystem store, embedded database): below it /readyz answers 503 and uploads 507; 0 turns the floor off',
-    { default: '268435456' },
-  )
+  @Env('Free bytes DATA_DIR must keep (filesystem store, embedded database): below it /readyz answers 503 and uploads 507; 0 turns the floor off', { default: '268435456' })
   @Transform(toInt)
   @IsInt()
   @Min(0)
@@ -348,9 +335,7 @@ function flatten(errors: ValidationError[]): string[] {
 
 /** Parses and validates the environment; throws a {@link ConfigError} naming every bad variable. */
 export function parseEnvironment(env: NodeJS.ProcessEnv): EnvironmentVariables {
-  const known = Object.fromEntries(
-    variableDocs.map((doc) => [doc.name, env[doc.name]]).filter(([, value]) => value !== undefined),
-  );
+  const known = Object.fromEntries(variableDocs.map((doc) => [doc.name, env[doc.name]]).filter(([, value]) => value !== undefined));
   const parsed = plainToInstance(EnvironmentVariables, known, { exposeDefaultValues: true });
   const errors = validateSync(parsed, { whitelist: false, forbidUnknownValues: true });
   if (errors.length > 0) throw new ConfigError(flatten(errors));

@@ -12,4 +12,18 @@ import { ManifestEntity } from '../manifests/manifest.entity';
 import { PeerOwnerEntity } from '../peers/peer-owner.entity';
 import { PeerEntity } from '../peers/peer.entity';
 
-export const entities = [ApiKeyEntity, ComponentEntity, ArtifactEntity, ChannelEntity, DeviceEntity, DeviceInventoryEntity, StatusReportEntity, RolloutEntity, RolloutEventEntity, RolloutDeviceStateEntity, ManifestEntity, PeerEntity, PeerOwnerEntity];
+export const entities = [
+  ApiKeyEntity,
+  ComponentEntity,
+  ArtifactEntity,
+  ChannelEntity,
+  DeviceEntity,
+  DeviceInventoryEntity,
+  StatusReportEntity,
+  RolloutEntity,
+  RolloutEventEntity,
+  RolloutDeviceStateEntity,
+  ManifestEntity,
+  PeerEntity,
+  PeerOwnerEntity,
+];

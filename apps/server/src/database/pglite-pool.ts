@@ -43,10 +43,7 @@ class PgliteClient extends EventEmitter {
     const values = typeof params === 'function' ? undefined : params;
     const done = typeof params === 'function' ? params : callback;
     try {
-      const result =
-        values && values.length > 0
-          ? await this.db.query<Record<string, unknown>>(sql, values)
-          : ((await this.db.exec(sql)).at(-1) ?? { rows: [], fields: [] });
+      const result = values && values.length > 0 ? await this.db.query<Record<string, unknown>>(sql, values) : ((await this.db.exec(sql)).at(-1) ?? { rows: [], fields: [] });
       done?.(null, result);
       return result;
     } catch (error) {

@@ -5,7 +5,6 @@ import { DeviceService, parseStatusReport } from './devices.service';
 import { Public } from '../auth/admin-auth.guard';
 import { ApiOptionalDeviceToken, DeviceToken } from '../common/device-token';
 
-
 @ApiTags('device: status')
 @Controller('devices')
 export class DeviceStatusController {

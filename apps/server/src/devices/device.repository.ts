@@ -35,10 +35,7 @@ export class DeviceRepository {
 
   /** Creates the device on first contact, and notes that it was seen now (the database's clock). */
   async markSeen(deviceId: string): Promise<void> {
-    await this.context.manager.query(
-      `INSERT INTO devices (id, last_seen_at) VALUES ($1, now()) ON CONFLICT (id) DO UPDATE SET last_seen_at = now()`,
-      [deviceId],
-    );
+    await this.context.manager.query(`INSERT INTO devices (id, last_seen_at) VALUES ($1, now()) ON CONFLICT (id) DO UPDATE SET last_seen_at = now()`, [deviceId]);
   }
 
   /** Adds the devices of a batch not known yet; `attributes[i]` is device `ids[i]`'s as JSON, or null for none. */

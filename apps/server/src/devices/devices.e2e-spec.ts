@@ -10,8 +10,7 @@ describe('device status reports and inventory', () => {
 
   afterAll(async () => appliance.dispose());
 
-  const report = (deviceId: string, body: unknown, headers: Record<string, string> = {}) =>
-    sendJson('POST', `${appliance.url}/devices/${deviceId}/status`, body, headers);
+  const report = (deviceId: string, body: unknown, headers: Record<string, string> = {}) => sendJson('POST', `${appliance.url}/devices/${deviceId}/status`, body, headers);
 
   it('stores reports, updates the inventory on installed, and shows both to the operator', async () => {
     expect((await report('dev-1', { component: 'os_armv8', version: '1.1.0', state: 'downloading' })).body).toEqual({ stored: true });

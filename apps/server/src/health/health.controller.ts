@@ -11,10 +11,7 @@ const CHECK_TIMEOUT_MS = 3000;
 async function check(name: string, probe: () => Promise<unknown>): Promise<[string, string]> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      probe(),
-      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS))),
-    ]);
+    await Promise.race([probe(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS)))]);
     return [name, 'ok'];
   } catch (error) {
     return [name, error instanceof Error ? error.message : String(error)];

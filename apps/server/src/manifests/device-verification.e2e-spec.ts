@@ -32,13 +32,26 @@ function run(command: string, args: string[]): Promise<Run> {
  * TypeScript example is standalone on purpose, for device makers to copy: it imports nothing of
  * this repository, so these tests check that it still agrees with the library.
  */
-const MANIFEST_FIELDS: Record<keyof Manifest, true> = { component: true, version: true, sha256: true, md5: true, size: true, chunkSize: true, chunks: true, createdAt: true, keyId: true };
+const MANIFEST_FIELDS: Record<keyof Manifest, true> = {
+  component: true,
+  version: true,
+  sha256: true,
+  md5: true,
+  size: true,
+  chunkSize: true,
+  chunks: true,
+  createdAt: true,
+  keyId: true,
+};
 
 /** libs/manifest's verdict, with the keys the example pinned. */
 function libraryAccepts(body: string, sha256: string, pinnedKeysFile: string): boolean {
   const pinned = (JSON.parse(readFileSync(pinnedKeysFile, 'utf8')) as { keys: { keyId: string; publicKey: string }[] }).keys;
   const byId = new Map<string, KeyObject>(
-    pinned.map(({ keyId, publicKey }) => [keyId, createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(publicKey, 'base64').toString('base64url') }, format: 'jwk' })]),
+    pinned.map(({ keyId, publicKey }) => [
+      keyId,
+      createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(publicKey, 'base64').toString('base64url') }, format: 'jwk' }),
+    ]),
   );
   const keys: KeyLookup = { get: (keyId) => byId.get(keyId) };
   try {

@@ -143,7 +143,10 @@ describe.each(['postgres', 'embedded'] as const)('signed manifests and signing k
     const before = JSON.parse((await manifestOf(appliance, first.body.sha256)).text);
     expect(before.manifest).toMatchObject({ component: 'videoStreamer', version: '0.0.1' });
 
-    const deleted = await fetch(`${appliance.url}/api/v1/components/videoStreamer/versions/0.0.1`, { method: 'DELETE', headers: { authorization: `Bearer ${appliance.env.ADMIN_API_KEY}` } });
+    const deleted = await fetch(`${appliance.url}/api/v1/components/videoStreamer/versions/0.0.1`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${appliance.env.ADMIN_API_KEY}` },
+    });
     expect(deleted.status).toBe(204);
     const after = JSON.parse((await manifestOf(appliance, first.body.sha256)).text);
     expect(after.manifest).toMatchObject({ component: 'camera', version: '3.1', sha256: first.body.sha256 });

@@ -16,7 +16,13 @@ import { SigningKeys } from './signing-keys';
         const keys = await SigningKeys.load(config.signing);
         new Logger('Signing').log(
           `${keys.created ? 'generated' : 'loaded'} manifest signing key ${keys.currentKeyId} (${config.signing.keyFile})` +
-            (keys.list().length > 1 ? `; also listing ${keys.list().slice(1).map((key) => key.keyId).join(', ')}` : ''),
+            (keys.list().length > 1
+              ? `; also listing ${keys
+                  .list()
+                  .slice(1)
+                  .map((key) => key.keyId)
+                  .join(', ')}`
+              : ''),
         );
         return keys;
       },

@@ -46,9 +46,24 @@ describe(SigningKeys.name, () => {
   });
 
   it.each([
-    ['a key file that is not Ed25519', () => ({ keyFile: writeKey('rsa.pem', generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string), trustedPublicKeyFiles: [] }), /SIGNING_KEY_FILE .*rsa\.pem holds a rsa key/],
-    ['a key file that is not PEM', () => ({ keyFile: writeKey('garbage.pem', 'not a key'), trustedPublicKeyFiles: [] }), /SIGNING_KEY_FILE .*garbage\.pem is not a PEM private key/],
-    ['a trusted key file that is missing', () => ({ keyFile: join(dir.path, 'ok.pem'), trustedPublicKeyFiles: [join(dir.path, 'missing.pem')] }), /SIGNING_TRUSTED_KEYS: cannot read .*missing\.pem/],
+    [
+      'a key file that is not Ed25519',
+      () => ({
+        keyFile: writeKey('rsa.pem', generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string),
+        trustedPublicKeyFiles: [],
+      }),
+      /SIGNING_KEY_FILE .*rsa\.pem holds a rsa key/,
+    ],
+    [
+      'a key file that is not PEM',
+      () => ({ keyFile: writeKey('garbage.pem', 'not a key'), trustedPublicKeyFiles: [] }),
+      /SIGNING_KEY_FILE .*garbage\.pem is not a PEM private key/,
+    ],
+    [
+      'a trusted key file that is missing',
+      () => ({ keyFile: join(dir.path, 'ok.pem'), trustedPublicKeyFiles: [join(dir.path, 'missing.pem')] }),
+      /SIGNING_TRUSTED_KEYS: cannot read .*missing\.pem/,
+    ],
   ])('refuses %s, naming the file', async (_label, settings, message) => {
     await expect(SigningKeys.load(settings())).rejects.toThrow(message);
   });

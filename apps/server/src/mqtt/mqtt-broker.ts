@@ -174,9 +174,7 @@ export class MqttBroker {
   private async listen(): Promise<void> {
     const { settings } = this;
     const onConnection = (socket: Socket) => this.accept(socket);
-    this.tcp = settings.tls
-      ? createTlsServer({ cert: readFileSync(settings.tls.certFile), key: readFileSync(settings.tls.keyFile) }, onConnection)
-      : createNetServer(onConnection);
+    this.tcp = settings.tls ? createTlsServer({ cert: readFileSync(settings.tls.certFile), key: readFileSync(settings.tls.keyFile) }, onConnection) : createNetServer(onConnection);
     await listenOn(this.tcp, settings.tcpPort, settings.host);
 
     this.http = createHttpServer((_request, response) => {
@@ -198,9 +196,7 @@ export class MqttBroker {
   /** Publishes from the appliance itself (QoS 1), through the shared emitter when there is Redis. */
   publish(topic: string, payload: string | Buffer, qos: 0 | 1 = 1): Promise<void> {
     return new Promise((resolve, reject) =>
-      this.aedes.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos, retain: false, dup: false }, (error?: Error | null) =>
-        error ? reject(error) : resolve(),
-      ),
+      this.aedes.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos, retain: false, dup: false }, (error?: Error | null) => (error ? reject(error) : resolve())),
     );
   }
 

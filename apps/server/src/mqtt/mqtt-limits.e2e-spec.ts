@@ -12,11 +12,29 @@ describe('MQTT over TLS, with a connection limit', () => {
   let appliance: TestApp;
 
   beforeAll(async () => {
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-keyout', join(certs.path, 'key.pem'), '-out', join(certs.path, 'cert.pem'),
-    ], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+        '-keyout',
+        join(certs.path, 'key.pem'),
+        '-out',
+        join(certs.path, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
     appliance = await startTestApp({
       env: { MQTT_TLS_CERT: join(certs.path, 'cert.pem'), MQTT_TLS_KEY: join(certs.path, 'key.pem'), MQTT_MAX_CONNECTIONS: '2' },
     });

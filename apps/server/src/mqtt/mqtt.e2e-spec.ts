@@ -51,7 +51,10 @@ describe('MQTT device channel (embedded broker)', () => {
     const offer = await check(tcpUrl, 'mqtt-dev-1', {
       requestId: 'r-1',
       attributes: { cpuArch: 'armv8', attrGamer: 'prod', attrCellular: 'prod' },
-      installed: [{ component: 'os_armv8', md5: os.md5 }, { component: 'ipModule', version: '5.6.14' }],
+      installed: [
+        { component: 'os_armv8', md5: os.md5 },
+        { component: 'ipModule', version: '5.6.14' },
+      ],
     });
     const http = await fetch(`${appliance.url}/package?cpuArch=armv8&attrGamer=prod&attrCellular=prod&installed=ipModule@5.6.14&payloadType=metadataOnly`, {
       headers: { 'if-none-match': os.md5 },
@@ -74,7 +77,10 @@ describe('MQTT device channel (embedded broker)', () => {
     expect(JSON.parse(stdout)).toMatchObject({ requestId: 'sh', status: 200, components: { os_armv8: { latestVersion: '2.0.0' } } });
 
     await run('mosquitto_pub', [...base, '-t', 'ota/v1/devices/shell-dev/status', '-m', '{"component":"os_armv8","version":"2.0.0","state":"installed"}']);
-    await expectEventually(async () => (await getJson(`${appliance.url}/api/v1/devices/shell-dev`)).body?.installed, [expect.objectContaining({ component: 'os_armv8', version: '2.0.0' })]);
+    await expectEventually(
+      async () => (await getJson(`${appliance.url}/api/v1/devices/shell-dev`)).body?.installed,
+      [expect.objectContaining({ component: 'os_armv8', version: '2.0.0' })],
+    );
   });
 
   it('answers a check sent by Debian’s mosquitto_rr -V 311, as docs/mqtt.md shows', async () => {
@@ -209,7 +215,8 @@ describe('MQTT device channel (embedded broker)', () => {
   it('disconnects a client that publishes faster than the per-client limit', async () => {
     const flooder = await connectDevice(tcpUrl, 'flooder');
     const cut = closed(flooder, 10_000);
-    for (let i = 0; i < 100; i++) flooder.publish('ota/v1/devices/flooder/status', JSON.stringify({ component: 'os_armv8', version: '1.0.0', state: 'downloading', reportId: `f${i}` }), { qos: 0 });
+    for (let i = 0; i < 100; i++)
+      flooder.publish('ota/v1/devices/flooder/status', JSON.stringify({ component: 'os_armv8', version: '1.0.0', state: 'downloading', reportId: `f${i}` }), { qos: 0 });
     await cut;
     const metrics = await (await fetch(`${appliance.url}/metrics`)).text();
     expect(metrics).toMatch(/ota_mqtt_refused_total\{reason="rate-limit"\} [1-9]/);
@@ -231,7 +238,22 @@ describe('MQTT device channel (embedded broker)', () => {
   it('refuses MQTT 5.0 with a CONNACK, cleanly', async () => {
     await expect(connectDevice(tcpUrl, 'v5-dev', { protocolVersion: 5 })).rejects.toThrow(/protocol version/i);
     // mosquitto_rr speaks 5.0 unless told -V 311.
-    const v5 = run('mosquitto_rr', ['-h', '127.0.0.1', '-p', String(port), '-i', 'rr-dev', '-t', 'ota/v1/devices/rr-dev/check', '-e', 'ota/v1/devices/rr-dev/offer', '-m', '{}', '-W', '5']);
+    const v5 = run('mosquitto_rr', [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-i',
+      'rr-dev',
+      '-t',
+      'ota/v1/devices/rr-dev/check',
+      '-e',
+      'ota/v1/devices/rr-dev/offer',
+      '-m',
+      '{}',
+      '-W',
+      '5',
+    ]);
     await expect(v5).rejects.toMatchObject({ stderr: expect.stringMatching(/unsupported protocol version/i) });
   });
 

@@ -43,13 +43,27 @@ export class MqttService implements OnApplicationBootstrap, OnApplicationShutdow
     metrics: MetricsService,
   ) {
     const registers = [metrics.registry];
-    this.refused = new Counter({ name: 'ota_mqtt_refused_total', help: 'MQTT clients refused or disconnected, and denied subscriptions, by reason', labelNames: ['reason'], registers });
+    this.refused = new Counter({
+      name: 'ota_mqtt_refused_total',
+      help: 'MQTT clients refused or disconnected, and denied subscriptions, by reason',
+      labelNames: ['reason'],
+      registers,
+    });
     this.messages = new Counter({ name: 'ota_mqtt_device_messages_total', help: 'Device check and status messages by result', labelNames: ['kind', 'result'], registers });
-    this.deadLettered = new Counter({ name: 'ota_mqtt_status_dead_letters_total', help: 'Acknowledged status reports that could not be stored and went to the dead-letter log', registers });
+    this.deadLettered = new Counter({
+      name: 'ota_mqtt_status_dead_letters_total',
+      help: 'Acknowledged status reports that could not be stored and went to the dead-letter log',
+      registers,
+    });
     const broker = () => this.broker;
-    new Gauge({ name: 'ota_mqtt_connected_clients', help: 'MQTT clients connected to this replica', registers, collect() {
-      this.set(broker()?.connectedClients ?? 0);
-    } });
+    new Gauge({
+      name: 'ota_mqtt_connected_clients',
+      help: 'MQTT clients connected to this replica',
+      registers,
+      collect() {
+        this.set(broker()?.connectedClients ?? 0);
+      },
+    });
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -189,10 +203,13 @@ export class MqttService implements OnApplicationBootstrap, OnApplicationShutdow
         return;
       }
       this.logger.warn(`could not store a status report from ${deviceId} (attempt ${attempt + 1}): ${String(error)}; retrying`);
-      const timer = setTimeout(() => {
-        this.retryTimers.delete(timer);
-        void this.store(deviceId, report, attempt + 1);
-      }, 1000 * 2 ** attempt);
+      const timer = setTimeout(
+        () => {
+          this.retryTimers.delete(timer);
+          void this.store(deviceId, report, attempt + 1);
+        },
+        1000 * 2 ** attempt,
+      );
       this.retryTimers.add(timer);
     }
   }

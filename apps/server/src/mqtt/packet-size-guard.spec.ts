@@ -32,7 +32,9 @@ describe(PacketSizeGuard.name, () => {
     const big = publishPacket('t', Buffer.alloc(200 * 1024));
     const guard = new PacketSizeGuard(64 * 1024);
     const failed = new Promise<Error>((resolve) => guard.once('error', resolve));
-    Readable.from([big.subarray(0, 4)]).pipe(guard).resume();
+    Readable.from([big.subarray(0, 4)])
+      .pipe(guard)
+      .resume();
     const error = await failed;
     expect(error).toBeInstanceOf(PacketTooLargeError);
     expect((error as PacketTooLargeError).size).toBe(big.length);

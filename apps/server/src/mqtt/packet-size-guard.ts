@@ -1,7 +1,10 @@
 import { Transform, type TransformCallback } from 'node:stream';
 
 export class PacketTooLargeError extends Error {
-  constructor(readonly size: number, readonly limit: number) {
+  constructor(
+    readonly size: number,
+    readonly limit: number,
+  ) {
     super(`MQTT packet of ${size} bytes is larger than the limit of ${limit} bytes`);
     this.name = 'PacketTooLargeError';
   }

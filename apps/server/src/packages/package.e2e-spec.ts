@@ -98,7 +98,9 @@ describe('GET /package with the reference sample data', () => {
       expect(details.os_armv8.status_code).toBe(304);
       for (const member of listing.slice(1)) {
         const component = member.slice(0, member.lastIndexOf('_'));
-        const md5 = createHash('md5').update(readFileSync(join(dir, member))).digest('hex');
+        const md5 = createHash('md5')
+          .update(readFileSync(join(dir, member)))
+          .digest('hex');
         expect(md5).toBe(details[component].md5);
       }
       expect(readdirSync(dir)).toHaveLength(5);

@@ -1,12 +1,4 @@
-import {
-  decide,
-  decisionEtag,
-  packageDetails,
-  type CatalogIndex,
-  type DeviceRequest,
-  type PackageDetails,
-  type ResolvedDecision,
-} from '@app/resolver';
+import { decide, decisionEtag, packageDetails, type CatalogIndex, type DeviceRequest, type PackageDetails, type ResolvedDecision } from '@app/resolver';
 import { Injectable } from '@nestjs/common';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';

@@ -93,10 +93,7 @@ export class PeerRepository {
 
   /** Makes `deviceId` the peer id's owner unless it has one; answers whether it did. */
   async claim(peerId: string, deviceId: string): Promise<boolean> {
-    const claimed = await this.query(
-      `INSERT INTO peer_owners (peer_id, device_id) VALUES ($1, $2) ON CONFLICT (peer_id) DO NOTHING RETURNING peer_id`,
-      [peerId, deviceId],
-    );
+    const claimed = await this.query(`INSERT INTO peer_owners (peer_id, device_id) VALUES ($1, $2) ON CONFLICT (peer_id) DO NOTHING RETURNING peer_id`, [peerId, deviceId]);
     return claimed.length > 0;
   }
 

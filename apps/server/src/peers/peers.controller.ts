@@ -5,7 +5,6 @@ import { PeerRosterService } from './peers.service';
 import { Public } from '../auth/admin-auth.guard';
 import { ApiOptionalDeviceToken, DeviceToken } from '../common/device-token';
 
-
 @ApiTags('peer agents')
 @Controller('peers')
 export class PeersController {
@@ -19,7 +18,9 @@ export class PeersController {
   @ApiBadRequestResponse({ description: 'Invalid site, peerId, addrs or httpUrl' })
   @ApiUnauthorizedResponse({ description: 'DEVICE_AUTH=token and deviceId or its token (Authorization: Bearer, the token of `deviceId`) is missing or wrong' })
   @ApiForbiddenResponse({ description: 'DEVICE_AUTH=token and the device was registered with another `site` attribute than this site' })
-  @ApiConflictResponse({ description: 'The site roster is full, or (DEVICE_AUTH=token) another device owns this peerId: an operator can release it with DELETE /api/v1/peers/{peerId}' })
+  @ApiConflictResponse({
+    description: 'The site roster is full, or (DEVICE_AUTH=token) another device owns this peerId: an operator can release it with DELETE /api/v1/peers/{peerId}',
+  })
   register(@Body() body: RegisterPeerDto, @DeviceToken() token?: string): Promise<RosterResponse> {
     return this.roster.register(body, token);
   }

@@ -22,7 +22,11 @@ export class RegisterPeerDto {
   @Matches(PEER_ID_PATTERN, { message: 'peerId must be a base58 libp2p peer id (12D3KooW… or Qm…)' })
   peerId!: string;
 
-  @ApiProperty({ type: [String], example: ['/ip4/10.0.0.2/tcp/4010/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo'], description: `At most ${MAX_ADDRS} multiaddrs of at most ${MAX_ADDR_LENGTH} characters` })
+  @ApiProperty({
+    type: [String],
+    example: ['/ip4/10.0.0.2/tcp/4010/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo'],
+    description: `At most ${MAX_ADDRS} multiaddrs of at most ${MAX_ADDR_LENGTH} characters`,
+  })
   @IsArray()
   @ArrayMaxSize(MAX_ADDRS)
   @IsString({ each: true })

@@ -15,8 +15,7 @@ describe('the peer agents site roster', () => {
   let appliance: TestApp;
   let db: Client;
 
-  const register = (body: unknown, headers: Record<string, string> = {}, target: TestApp = appliance) =>
-    sendJson('POST', `${target.url}/peers/register`, body, headers);
+  const register = (body: unknown, headers: Record<string, string> = {}, target: TestApp = appliance) => sendJson('POST', `${target.url}/peers/register`, body, headers);
 
   beforeAll(async () => {
     appliance = await startTestApp({ env: { PEER_ROSTER_TTL_SECONDS: '30' } });
@@ -126,7 +125,10 @@ describe('the site roster on the embedded database', () => {
     const [a, b] = [peerId(), peerId()];
     await sendJson('POST', `${appliance.url}/peers/register`, { site: 'plant-7', peerId: a, addrs: [addr(a), addr(a, 4011)], httpUrl: 'http://10.0.0.2:8090' }, {});
     const answer = await sendJson('POST', `${appliance.url}/peers/register`, { site: 'plant-7', peerId: b, addrs: [] }, {});
-    expect(answer).toEqual({ status: 200, body: { peers: [{ peerId: a, addrs: [addr(a), addr(a, 4011)], httpUrl: 'http://10.0.0.2:8090', lastSeen: expect.any(String) }], ttlSeconds: 60 } });
+    expect(answer).toEqual({
+      status: 200,
+      body: { peers: [{ peerId: a, addrs: [addr(a), addr(a, 4011)], httpUrl: 'http://10.0.0.2:8090', lastSeen: expect.any(String) }], ttlSeconds: 60 },
+    });
   });
 });
 
@@ -139,7 +141,7 @@ describe('the site roster with DEVICE_AUTH=token', () => {
 
   afterAll(async () => appliance.dispose());
 
-  it("accepts an agent registered as a device with its token, and nobody else", async () => {
+  it('accepts an agent registered as a device with its token, and nobody else', async () => {
     const registered = await sendJson('POST', `${appliance.url}/api/v1/devices`, { id: 'gw-plant-7-a' });
     expect(registered.status).toBe(201);
     const token: string = registered.body.token;

@@ -16,7 +16,11 @@ describe(BullMqRolloutScheduler.name, () => {
     const ticks = failingTicks((tick) => fault(`tick ${tick} refused`));
     scheduler = new BullMqRolloutScheduler(testRedisUrl, uniqueRedisPrefix(), 200);
     await scheduler.start(ticks.callbacks);
-    const failures = await until(async () => ticks.failures, (recorded) => recorded.length > 0, 20_000);
+    const failures = await until(
+      async () => ticks.failures,
+      (recorded) => recorded.length > 0,
+      20_000,
+    );
     expect(failures[0]).toContain('refused');
     expect(ticks.evaluationsOfFirstFailure()).toBe(1);
     expect(await scheduler.failedTicks()).toBeGreaterThanOrEqual(1);

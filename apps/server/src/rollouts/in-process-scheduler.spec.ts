@@ -13,7 +13,12 @@ describe(InProcessRolloutScheduler.name, () => {
     const ticks = failingTicks(fault);
     scheduler = new InProcessRolloutScheduler(20);
     await scheduler.start(ticks.callbacks);
-    const failures = await until(async () => ticks.failures, (recorded) => recorded.length > 0, 10_000, 10);
+    const failures = await until(
+      async () => ticks.failures,
+      (recorded) => recorded.length > 0,
+      10_000,
+      10,
+    );
     await scheduler.stop();
     return { failure: failures[0], evaluations: ticks.evaluationsOfFirstFailure(), failedTicks: await scheduler.failedTicks() };
   }
@@ -30,9 +35,7 @@ describe(InProcessRolloutScheduler.name, () => {
   });
 
   it('retries a tick the store could not serve (Unavailable) before recording it as failed', async () => {
-    const { failure, evaluations } = await firstFailure(
-      (tick) => new DomainError('Unavailable', `tick ${tick} found the database unreachable`, { retryAfterSeconds: 5 }),
-    );
+    const { failure, evaluations } = await firstFailure((tick) => new DomainError('Unavailable', `tick ${tick} found the database unreachable`, { retryAfterSeconds: 5 }));
     expect(failure).toContain('unreachable');
     expect(evaluations).toBe(3);
   });

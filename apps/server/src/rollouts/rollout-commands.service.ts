@@ -123,7 +123,9 @@ export class RolloutCommands {
       await this.transitions.record(
         rollout,
         from,
-        rollback ? 'aborted with rollback: devices that installed the new version are offered the channel’s version again' : 'aborted: devices that installed the new version keep it',
+        rollback
+          ? 'aborted with rollback: devices that installed the new version are offered the channel’s version again'
+          : 'aborted: devices that installed the new version keep it',
         actor,
       );
       return { catalogChanged: true, schedule: 'untrack' };

@@ -44,7 +44,19 @@ describe(nextStep.name, () => {
     // Issue 10: every device installed in an earlier phase, so the last phase has no reports of its own.
     ['completes the last phase on the whole rollout’s reports', { phaseIndex: 2 }, onlyEarlier(3, 0), at(0), 'complete'],
     ['completes the last phase at a rollout failure rate equal to the limit', { phaseIndex: 2 }, onlyEarlier(10, 3), at(0), 'complete'],
-    ['holds the last phase until its hold is over', { phases: [{ percent: 10, holdSeconds: 60 }, { percent: 100, holdSeconds: 30 }], phaseIndex: 1 }, onlyEarlier(3, 0), at(29), 'wait'],
+    [
+      'holds the last phase until its hold is over',
+      {
+        phases: [
+          { percent: 10, holdSeconds: 60 },
+          { percent: 100, holdSeconds: 30 },
+        ],
+        phaseIndex: 1,
+      },
+      onlyEarlier(3, 0),
+      at(29),
+      'wait',
+    ],
     ['waits in the last phase for enough final reports across the rollout', { phaseIndex: 2 }, onlyEarlier(2, 0), at(1), 'wait'],
     ['does not complete while the rollout’s failure rate is above the limit', { phaseIndex: 2 }, onlyEarlier(10, 4), at(1), 'wait'],
     ['still pauses the last phase on failures within it', { phaseIndex: 2 }, reports(3, 3, { finals: 3, failures: 3 }, { finals: 20, failures: 3 }), at(1), 'pause'],
@@ -74,7 +86,13 @@ describe(nextStep.name, () => {
 
 describe(phaseProblems.name, () => {
   it('accepts increasing percents within 1..100', () => {
-    expect(phaseProblems([{ percent: 1, holdSeconds: 0 }, { percent: 10, holdSeconds: 3600 }, { percent: 100, holdSeconds: 0 }])).toEqual([]);
+    expect(
+      phaseProblems([
+        { percent: 1, holdSeconds: 0 },
+        { percent: 10, holdSeconds: 3600 },
+        { percent: 100, holdSeconds: 0 },
+      ]),
+    ).toEqual([]);
   });
 
   it.each([
@@ -82,8 +100,20 @@ describe(phaseProblems.name, () => {
     [[{ percent: 0, holdSeconds: 0 }], 'from 1 to 100'],
     [[{ percent: 101, holdSeconds: 0 }], 'from 1 to 100'],
     [[{ percent: 10, holdSeconds: -1 }], 'holdSeconds'],
-    [[{ percent: 50, holdSeconds: 0 }, { percent: 50, holdSeconds: 0 }], 'must be above'],
-    [[{ percent: 50, holdSeconds: 0 }, { percent: 10, holdSeconds: 0 }], 'must be above'],
+    [
+      [
+        { percent: 50, holdSeconds: 0 },
+        { percent: 50, holdSeconds: 0 },
+      ],
+      'must be above',
+    ],
+    [
+      [
+        { percent: 50, holdSeconds: 0 },
+        { percent: 10, holdSeconds: 0 },
+      ],
+      'must be above',
+    ],
     [[{ percent: 12.5, holdSeconds: 0 }], 'whole number'],
   ])('refuses %j', (phases, problem) => {
     expect(phaseProblems(phases).join('; ')).toContain(problem);

@@ -75,7 +75,12 @@ export class RolloutRepository {
   /** A rollout in flight that rolls a version out, or goes back to it, if any. */
   findActiveWithArtifact(artifactId: string): Promise<RolloutEntity | null> {
     const active = In([...ACTIVE_STATES]);
-    return this.rollouts.findOne({ where: [{ artifactId, state: active }, { fromArtifactId: artifactId, state: active }] });
+    return this.rollouts.findOne({
+      where: [
+        { artifactId, state: active },
+        { fromArtifactId: artifactId, state: active },
+      ],
+    });
   }
 
   /** The newest rollouts first, optionally of one state. */
@@ -106,11 +111,7 @@ export class RolloutRepository {
 
   /** Devices of the rollout (or of one of its phases) by their latest state. */
   async countByState(rolloutId: string, phaseIndex?: number): Promise<Partial<Record<StatusState, number>>> {
-    const query = this.deviceStates
-      .createQueryBuilder('s')
-      .select('s.state', 'state')
-      .addSelect('count(*)::int', 'count')
-      .where('s.rollout_id = :rolloutId', { rolloutId });
+    const query = this.deviceStates.createQueryBuilder('s').select('s.state', 'state').addSelect('count(*)::int', 'count').where('s.rollout_id = :rolloutId', { rolloutId });
     if (phaseIndex !== undefined) query.andWhere('s.phase_index = :phaseIndex', { phaseIndex });
     const rows = await query.groupBy('s.state').getRawMany<{ state: StatusState; count: number }>();
     return Object.fromEntries(rows.map((row) => [row.state, row.count]));

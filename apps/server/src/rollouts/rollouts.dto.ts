@@ -58,7 +58,14 @@ export class CreateRolloutDto {
   @IsObject()
   selectors?: Record<string, string>;
 
-  @ApiProperty({ type: [PhaseDto], example: [{ percent: 10, holdSeconds: 3600 }, { percent: 50, holdSeconds: 3600 }, { percent: 100, holdSeconds: 0 }] })
+  @ApiProperty({
+    type: [PhaseDto],
+    example: [
+      { percent: 10, holdSeconds: 3600 },
+      { percent: 50, holdSeconds: 3600 },
+      { percent: 100, holdSeconds: 0 },
+    ],
+  })
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(20)
@@ -157,4 +164,3 @@ export class RolloutResponse extends RolloutSummaryResponse {
   @ApiProperty({ nullable: true, type: Date }) lastEvaluatedAt!: Date | null;
   @ApiProperty({ type: [RolloutEventResponse] }) history!: RolloutEventResponse[];
 }
-

@@ -5,7 +5,6 @@ import { getJson, sendJson, upload } from '@test/support/http';
 import { testRedisUrl, uniqueRedisPrefix } from '@test/support/redis';
 import { sleep, until } from '@test/support/wait';
 
-
 describe.each([
   ['the in-process timer', {}],
   ['BullMQ on Redis', { REDIS_URL: testRedisUrl }],
@@ -43,7 +42,13 @@ describe.each([
     sendJson('POST', `${appliance.url}/api/v1/rollouts`, { component: 'os_armv8', channel: 'prod', version: '2.0.0', maxFailureRate: 0.3, minReports: 2, ...body });
 
   it('goes 10 % → 50 % → 100 % as reports come in, and finally moves the channel', async () => {
-    const created = await create({ phases: [{ percent: 10, holdSeconds: 0 }, { percent: 50, holdSeconds: 0 }, { percent: 100, holdSeconds: 0 }] });
+    const created = await create({
+      phases: [
+        { percent: 10, holdSeconds: 0 },
+        { percent: 50, holdSeconds: 0 },
+        { percent: 100, holdSeconds: 0 },
+      ],
+    });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ state: 'running', phase: 1, percent: 10, fromVersion: '1.0.0', version: '2.0.0' });
     const id = created.body.id;
@@ -54,7 +59,10 @@ describe.each([
     expect(await offered(`&deviceId=${deviceInCohort((c) => c < 10)}`)).toMatchObject({ latestVersion: '2.0.0' });
 
     for (const device of devicesInCohorts(2, (c) => c < 10, 'early')) await report(device, 'installed', id);
-    const second = await until(() => rollout(id), (r) => r.phase === 2);
+    const second = await until(
+      () => rollout(id),
+      (r) => r.phase === 2,
+    );
     expect(second).toMatchObject({ state: 'running', phase: 2, percent: 50 });
     expect(await offered('&cohort=30')).toMatchObject({ latestVersion: '2.0.0' });
     // Growing a phase never removes anyone: cohort 5 still gets it.
@@ -63,26 +71,33 @@ describe.each([
 
     for (const device of devicesInCohorts(2, (c) => c >= 10 && c < 50, 'middle')) await report(device, 'installed', id);
     // The last phase needs no reports of its own: the rollout's four healthy ones complete it once its hold is over.
-    const last = await until(() => rollout(id), (r) => r.state === 'completed');
+    const last = await until(
+      () => rollout(id),
+      (r) => r.state === 'completed',
+    );
     expect(last).toMatchObject({ state: 'completed', percent: 100, counts: { installed: 4 } });
-    expect(last.history.map((e: { toState: string; phase: number }) => `${e.toState}@${e.phase}`)).toEqual([
-      'scheduled@0',
-      'running@1',
-      'running@2',
-      'running@3',
-      'completed@3',
-    ]);
+    expect(last.history.map((e: { toState: string; phase: number }) => `${e.toState}@${e.phase}`)).toEqual(['scheduled@0', 'running@1', 'running@2', 'running@3', 'completed@3']);
     expect((await getJson(`${appliance.url}/api/v1/components/os_armv8/channels/prod`)).body.version).toBe('2.0.0');
     expect(await offered('')).toMatchObject({ latestVersion: '2.0.0', reason: 'channel' });
     expect(await offered('&cohort=99')).toMatchObject({ latestVersion: '2.0.0' });
   });
 
   it('completes when every device installed in an earlier phase (issue 10: the last phase has nothing new to report)', async () => {
-    const created = await create({ minReports: 2, phases: [{ percent: 10, holdSeconds: 2 }, { percent: 100, holdSeconds: 0 }] });
+    const created = await create({
+      minReports: 2,
+      phases: [
+        { percent: 10, holdSeconds: 2 },
+        { percent: 100, holdSeconds: 0 },
+      ],
+    });
     const id = created.body.id;
     for (const device of devicesInCohorts(3, (c) => c < 10, 'early-only')) await report(device, 'installed', id);
 
-    const done = await until(() => rollout(id), (r) => r.state === 'completed', 20_000);
+    const done = await until(
+      () => rollout(id),
+      (r) => r.state === 'completed',
+      20_000,
+    );
     // All three reported in phase 1; the last phase has none of its own.
     expect(done).toMatchObject({ state: 'completed', percent: 100, counts: { installed: 3 }, phaseCounts: {} });
     expect(done.history.map((e: { toState: string; phase: number }) => `${e.toState}@${e.phase}`)).toEqual(['scheduled@0', 'running@1', 'running@2', 'completed@2']);
@@ -92,32 +107,59 @@ describe.each([
   });
 
   it('completes after a resume on the reports that follow it: a failure the operator accepted does not hold it back', async () => {
-    const created = await create({ minReports: 2, phases: [{ percent: 10, holdSeconds: 0 }, { percent: 100, holdSeconds: 0 }] });
+    const created = await create({
+      minReports: 2,
+      phases: [
+        { percent: 10, holdSeconds: 0 },
+        { percent: 100, holdSeconds: 0 },
+      ],
+    });
     const id = created.body.id;
     const [healthy, failing, later] = devicesInCohorts(3, (c) => c < 10, 'accepted');
     await report(healthy, 'installed', id);
     await report(failing, 'failed', id);
-    expect(await until(() => rollout(id), (r) => r.state === 'paused')).toMatchObject({ state: 'paused', phase: 1 });
+    expect(
+      await until(
+        () => rollout(id),
+        (r) => r.state === 'paused',
+      ),
+    ).toMatchObject({ state: 'paused', phase: 1 });
 
     expect((await sendJson('POST', `${appliance.url}/api/v1/rollouts/${id}/resume`, undefined)).status).toBe(200);
     // One healthy report is not enough yet: the accepted failure counts neither way.
-    await until(() => rollout(id), (r) => r.phase === 2);
+    await until(
+      () => rollout(id),
+      (r) => r.phase === 2,
+    );
     expect(await rollout(id)).toMatchObject({ state: 'running', phase: 2 });
     await report(later, 'installed', id);
 
-    const done = await until(() => rollout(id), (r) => r.state === 'completed', 20_000);
+    const done = await until(
+      () => rollout(id),
+      (r) => r.state === 'completed',
+      20_000,
+    );
     expect(done).toMatchObject({ state: 'completed', counts: { installed: 2, failed: 1 } });
     expect(done.history.at(-1).reason).toContain('2 final reports across the rollout, 0 failed');
     expect((await getJson(`${appliance.url}/api/v1/components/os_armv8/channels/prod`)).body.version).toBe('2.0.0');
   });
 
   it('pauses on failures within two ticks, does not grow while paused, resumes and aborts as described', async () => {
-    const created = await create({ minReports: 3, phases: [{ percent: 10, holdSeconds: 0 }, { percent: 100, holdSeconds: 0 }] });
+    const created = await create({
+      minReports: 3,
+      phases: [
+        { percent: 10, holdSeconds: 0 },
+        { percent: 100, holdSeconds: 0 },
+      ],
+    });
     const id = created.body.id;
     const failing = devicesInCohorts(3, (c) => c < 10, 'failing');
     for (const device of failing) await report(device, 'failed', id);
     const reportedAt = (await rollout(id)).evaluations;
-    const paused = await until(() => rollout(id), (r) => r.state === 'paused');
+    const paused = await until(
+      () => rollout(id),
+      (r) => r.state === 'paused',
+    );
     expect(paused.state).toBe('paused');
     // Counted in ticks, not seconds: the pause came at the first or second evaluation after the reports.
     expect(paused.evaluations - reportedAt).toBeGreaterThanOrEqual(1);
@@ -158,7 +200,10 @@ describe.each([
     const created = await create({ startAt: new Date(Date.now() + 5000).toISOString(), phases: [{ percent: 100, holdSeconds: 3600 }] });
     expect(created.body).toMatchObject({ state: 'scheduled', phase: 0 });
     expect(await offered('')).toMatchObject({ latestVersion: '1.0.0' });
-    const running = await until(() => rollout(created.body.id), (r) => r.state === 'running');
+    const running = await until(
+      () => rollout(created.body.id),
+      (r) => r.state === 'running',
+    );
     expect(running).toMatchObject({ state: 'running', phase: 1, percent: 100 });
     expect(await offered('')).toMatchObject({ latestVersion: '2.0.0', reason: 'rollout' });
   });
@@ -176,7 +221,16 @@ describe.each([
     ['an unknown channel', { channel: 'nightly' }, 404],
     ['an unknown version', { version: '9.9.9' }, 404],
     ['the version the channel already has', { version: '1.0.0' }, 409],
-    ['decreasing percents', { phases: [{ percent: 50, holdSeconds: 0 }, { percent: 10, holdSeconds: 0 }] }, 400],
+    [
+      'decreasing percents',
+      {
+        phases: [
+          { percent: 50, holdSeconds: 0 },
+          { percent: 10, holdSeconds: 0 },
+        ],
+      },
+      400,
+    ],
     ['a percent over 100', { phases: [{ percent: 150, holdSeconds: 0 }] }, 400],
     ['no phases', { phases: [] }, 400],
     ['a failure rate over 1', { maxFailureRate: 2, phases: [{ percent: 10, holdSeconds: 0 }] }, 400],
@@ -198,7 +252,9 @@ describe.each([
     const dataSource = databaseOf(appliance);
     // A fault in the database itself: every write to this rollout fails until the trigger goes.
     await dataSource.query(`CREATE FUNCTION refuse_rollout_write() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql`);
-    await dataSource.query(`CREATE TRIGGER refuse_rollout_write BEFORE UPDATE ON rollouts FOR EACH ROW WHEN (NEW.id = '${created.body.id}') EXECUTE FUNCTION refuse_rollout_write()`);
+    await dataSource.query(
+      `CREATE TRIGGER refuse_rollout_write BEFORE UPDATE ON rollouts FOR EACH ROW WHEN (NEW.id = '${created.body.id}') EXECUTE FUNCTION refuse_rollout_write()`,
+    );
     try {
       const failed = await until(
         () => rollout(created.body.id),
@@ -216,7 +272,11 @@ describe.each([
 
   it('shows per-rollout gauges on /metrics', async () => {
     const created = await create({ phases: [{ percent: 25, holdSeconds: 3600 }] });
-    await report(deviceInCohort((c) => c < 25, 'metric'), 'installed', created.body.id);
+    await report(
+      deviceInCohort((c) => c < 25, 'metric'),
+      'installed',
+      created.body.id,
+    );
     const metrics = await (await fetch(`${appliance.url}/metrics`)).text();
     expect(metrics).toContain(`ota_rollout_percent{rollout="${created.body.id}",component="os_armv8",channel="prod",version="2.0.0"} 25`);
     expect(metrics).toContain(`ota_rollout_devices{rollout="${created.body.id}",component="os_armv8",channel="prod",version="2.0.0",state="installed"} 1`);

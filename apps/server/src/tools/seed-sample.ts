@@ -98,7 +98,9 @@ async function main(): Promise<void> {
   }
   const versions = SAMPLE_DATA.reduce((n, s) => n + s.versions.length, 0);
   const channels = SAMPLE_DATA.reduce((n, s) => n + s.channels.length, 0);
-  process.stdout.write(`Sample data loaded into ${base}: ${pending.length} of ${versions} versions uploaded now (${versions - pending.length} were there), ${channels} channels set.\n`);
+  process.stdout.write(
+    `Sample data loaded into ${base}: ${pending.length} of ${versions} versions uploaded now (${versions - pending.length} were there), ${channels} channels set.\n`,
+  );
 }
 
 if (require.main === module) {

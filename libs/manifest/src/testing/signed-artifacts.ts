@@ -45,7 +45,11 @@ export function makeArtifact(size: number, chunkSize: number, key: TestKey): Tes
   const data = randomBytes(size);
   const chunks: string[] = [];
   for (let offset = 0; offset < size; offset += chunkSize) {
-    chunks.push(createHash('sha256').update(data.subarray(offset, offset + chunkSize)).digest('hex'));
+    chunks.push(
+      createHash('sha256')
+        .update(data.subarray(offset, offset + chunkSize))
+        .digest('hex'),
+    );
   }
   const manifest: Manifest = {
     component: 'modemFW',

@@ -34,11 +34,7 @@ export class AttributeCollector {
     const forbidden = forbiddenCharacterIn(key);
     if (forbidden) throw new DeviceRequestError('bad-parameter', `a parameter name ${forbidden}`, key);
     if (key.length > this.limit.maxKeyLength) {
-      throw new DeviceRequestError(
-        'parameter-too-long',
-        `parameter name "${clip(key)}…" is longer than ${this.limit.maxKeyLength} characters`,
-        key,
-      );
+      throw new DeviceRequestError('parameter-too-long', `parameter name "${clip(key)}…" is longer than ${this.limit.maxKeyLength} characters`, key);
     }
     const lower = key.toLowerCase();
     if (this.seen.has(lower)) {
@@ -89,11 +85,7 @@ export function parseDeviceId(key: string, value: string): string {
 
 export function parseComponentName(value: unknown, where: string, limit: RequestLimits): string {
   if (typeof value !== 'string' || value.length > limit.maxKeyLength || !COMPONENT_NAME.test(value)) {
-    throw new DeviceRequestError(
-      'bad-installed',
-      `${where}: the component name must be 1 to ${limit.maxKeyLength} characters of A-Z, a-z, 0-9, ".", "_" or "-"`,
-      'installed',
-    );
+    throw new DeviceRequestError('bad-installed', `${where}: the component name must be 1 to ${limit.maxKeyLength} characters of A-Z, a-z, 0-9, ".", "_" or "-"`, 'installed');
   }
   return value;
 }
@@ -101,11 +93,7 @@ export function parseComponentName(value: unknown, where: string, limit: Request
 export function parseInstalledVersion(value: unknown, where: string): Version {
   const version = typeof value === 'string' ? tryParseVersion(value) : undefined;
   if (!version) {
-    throw new DeviceRequestError(
-      'bad-installed',
-      `${where}: the version must be like 1.2.3, v5.6.14 or 2.0.0-rc.1 (at most ${MAX_VERSION_LENGTH} characters)`,
-      'installed',
-    );
+    throw new DeviceRequestError('bad-installed', `${where}: the version must be like 1.2.3, v5.6.14 or 2.0.0-rc.1 (at most ${MAX_VERSION_LENGTH} characters)`, 'installed');
   }
   return version;
 }

@@ -1,16 +1,7 @@
 import { forbiddenCharacterIn } from '../text-rules';
 import { cohortOf, type DeviceRequest, type InstalledDeclaration, type PayloadType } from './request';
 import { DeviceRequestError } from './errors';
-import {
-  AttributeCollector,
-  clip,
-  INSTALLED_HASH,
-  parseCohort,
-  parseComponentName,
-  parseDeviceId,
-  parseInstalledVersion,
-  parsePayloadType,
-} from './fields';
+import { AttributeCollector, clip, INSTALLED_HASH, parseCohort, parseComponentName, parseDeviceId, parseInstalledVersion, parsePayloadType } from './fields';
 import { checkValueLength, DEFAULT_REQUEST_LIMITS, withDefaults, type RequestLimits } from './limits';
 
 const DECISION_ETAG = /^d-[0-9a-f]{1,64}$/;
@@ -26,11 +17,7 @@ const MAX_CHARS_PER_ETAG = 96;
  * `deviceId`; every other key is an attribute. An explicit `cohort` wins over the one derived from `deviceId`.
  * @throws {@link DeviceRequestError} naming the parameter at fault.
  */
-export function parseDeviceQuery(
-  query: Record<string, string | string[] | undefined>,
-  ifNoneMatch: string | undefined,
-  limits?: Partial<RequestLimits>,
-): DeviceRequest {
+export function parseDeviceQuery(query: Record<string, string | string[] | undefined>, ifNoneMatch: string | undefined, limits?: Partial<RequestLimits>): DeviceRequest {
   const limit = withDefaults(limits);
   const keys = Object.keys(query);
   if (keys.length > limit.maxParameters) {
@@ -95,17 +82,10 @@ export function parseDeviceQuery(
  * binaries, `d-<hex>` tokens are decision ETags; anything else (`*` included) is ignored.
  * @throws {@link DeviceRequestError} `too-many-hashes` above `maxHashes` tokens.
  */
-export function parseIfNoneMatch(
-  header: string | undefined,
-  maxHashes: number = DEFAULT_REQUEST_LIMITS.maxHashes,
-): { hashes: string[]; decisionEtags: string[] } {
+export function parseIfNoneMatch(header: string | undefined, maxHashes: number = DEFAULT_REQUEST_LIMITS.maxHashes): { hashes: string[]; decisionEtags: string[] } {
   if (header === undefined || header === '') return { hashes: [], decisionEtags: [] };
   if (header.length > maxHashes * MAX_CHARS_PER_ETAG) {
-    throw new DeviceRequestError(
-      'too-many-hashes',
-      `If-None-Match is longer than ${maxHashes * MAX_CHARS_PER_ETAG} characters`,
-      'If-None-Match',
-    );
+    throw new DeviceRequestError('too-many-hashes', `If-None-Match is longer than ${maxHashes * MAX_CHARS_PER_ETAG} characters`, 'If-None-Match');
   }
   const hashes = new Set<string>();
   const decisionEtags = new Set<string>();
@@ -126,22 +106,14 @@ export function parseIfNoneMatch(
 function parseInstalledList(key: string, value: string, limit: RequestLimits): Map<string, InstalledDeclaration> {
   // Checked before splitting so an enormous value costs nothing.
   if (value.length > limit.maxInstalled * (limit.maxValueLength + 1)) {
-    throw new DeviceRequestError(
-      'parameter-too-long',
-      `the value of "${key}" is longer than ${limit.maxInstalled * (limit.maxValueLength + 1)} characters`,
-      key,
-    );
+    throw new DeviceRequestError('parameter-too-long', `the value of "${key}" is longer than ${limit.maxInstalled * (limit.maxValueLength + 1)} characters`, key);
   }
   const entries = value
     .split(',')
     .map((e) => e.trim())
     .filter((e) => e !== '');
   if (entries.length > limit.maxInstalled) {
-    throw new DeviceRequestError(
-      'too-many-installed',
-      `${key} may list at most ${limit.maxInstalled} components, got ${entries.length}`,
-      key,
-    );
+    throw new DeviceRequestError('too-many-installed', `${key} may list at most ${limit.maxInstalled} components, got ${entries.length}`, key);
   }
   const installed = new Map<string, InstalledDeclaration>();
   for (const entry of entries) {

@@ -55,21 +55,9 @@ describe(parseMqttCheck.name, () => {
     ['an object attribute', { ...check, attributes: { cpuArch: 'x', site: { a: 1 } } }, 'dev-1', 'bad-payload', 'r-1'],
     ['a NaN attribute', { ...check, attributes: { cpuArch: 'x', n: NaN } }, 'dev-1', 'bad-payload', 'r-1'],
     ['a reserved attribute', { ...check, attributes: { cpuArch: 'x', Installed: 'a@1' } }, 'dev-1', 'bad-payload', 'r-1'],
-    [
-      'attributes repeated in another case',
-      { ...check, attributes: { cpuArch: 'x', CPUARCH: 'y' } },
-      'dev-1',
-      'duplicate-parameter',
-      'r-1',
-    ],
+    ['attributes repeated in another case', { ...check, attributes: { cpuArch: 'x', CPUARCH: 'y' } }, 'dev-1', 'duplicate-parameter', 'r-1'],
     ['a 257-character attribute', { ...check, attributes: { cpuArch: 'v'.repeat(257) } }, 'dev-1', 'parameter-too-long', 'r-1'],
-    [
-      'too many attributes',
-      { ...check, attributes: Object.fromEntries(Array.from({ length: 62 }, (_, i) => [`k${i}`, 'v'])) },
-      'dev-1',
-      'too-many-parameters',
-      'r-1',
-    ],
+    ['too many attributes', { ...check, attributes: Object.fromEntries(Array.from({ length: 62 }, (_, i) => [`k${i}`, 'v'])) }, 'dev-1', 'too-many-parameters', 'r-1'],
     ['an unknown payloadType', { ...check, payloadType: 'zip' }, 'dev-1', 'bad-payload-type', 'r-1'],
     ['a numeric payloadType', { ...check, payloadType: 1 }, 'dev-1', 'bad-payload-type', 'r-1'],
     ['cohort 100', { ...check, cohort: 100 }, 'dev-1', 'bad-cohort', 'r-1'],
@@ -77,13 +65,7 @@ describe(parseMqttCheck.name, () => {
     ['installed not an array', { ...check, installed: {} }, 'dev-1', 'bad-installed', 'r-1'],
     ['an installed entry that is not an object', { ...check, installed: ['a@1'] }, 'dev-1', 'bad-installed', 'r-1'],
     ['an installed entry without version or hash', { ...check, installed: [{ component: 'a' }] }, 'dev-1', 'bad-installed', 'r-1'],
-    [
-      'an installed entry with a bad version',
-      { ...check, installed: [{ component: 'a', version: 'new' }] },
-      'dev-1',
-      'bad-installed',
-      'r-1',
-    ],
+    ['an installed entry with a bad version', { ...check, installed: [{ component: 'a', version: 'new' }] }, 'dev-1', 'bad-installed', 'r-1'],
     ['an installed entry with a bad md5', { ...check, installed: [{ component: 'a', md5: SHA }] }, 'dev-1', 'bad-installed', 'r-1'],
     ['an installed entry with a bad sha256', { ...check, installed: [{ component: 'a', sha256: MD5 }] }, 'dev-1', 'bad-installed', 'r-1'],
     ['an installed entry without component', { ...check, installed: [{ version: '1' }] }, 'dev-1', 'bad-installed', 'r-1'],
@@ -100,13 +82,7 @@ describe(parseMqttCheck.name, () => {
       'bad-installed',
       'r-1',
     ],
-    [
-      '65 installed entries',
-      { ...check, installed: Array.from({ length: 65 }, (_, i) => ({ component: `c${i}`, version: '1' })) },
-      'dev-1',
-      'too-many-installed',
-      'r-1',
-    ],
+    ['65 installed entries', { ...check, installed: Array.from({ length: 65 }, (_, i) => ({ component: `c${i}`, version: '1' })) }, 'dev-1', 'too-many-installed', 'r-1'],
   ])('refuses %s', (_name, payload, deviceId, code, requestId) => {
     const error = thrown(() => parseMqttCheck(payload, deviceId));
     expect([error.code, error.requestId]).toEqual([code, requestId]);

@@ -26,12 +26,7 @@ const MAX_REQUEST_ID_LENGTH = 128;
  */
 export function mqttRequestIdOf(payload: unknown): string | undefined {
   const requestId = isRecord(payload) ? payload.requestId : undefined;
-  return typeof requestId === 'string' &&
-    requestId.length > 0 &&
-    requestId.length <= MAX_REQUEST_ID_LENGTH &&
-    !forbiddenCharacterIn(requestId)
-    ? requestId
-    : undefined;
+  return typeof requestId === 'string' && requestId.length > 0 && requestId.length <= MAX_REQUEST_ID_LENGTH && !forbiddenCharacterIn(requestId) ? requestId : undefined;
 }
 
 /**
@@ -48,11 +43,7 @@ export function parseMqttCheck(payload: unknown, deviceId: string, limits?: Part
   try {
     if (!body) throw new DeviceRequestError('bad-payload', 'the check must be a JSON object');
     if (!requestId) {
-      throw new DeviceRequestError(
-        'bad-payload',
-        `requestId must be a string of 1 to ${MAX_REQUEST_ID_LENGTH} characters, without control characters`,
-        'requestId',
-      );
+      throw new DeviceRequestError('bad-payload', `requestId must be a string of 1 to ${MAX_REQUEST_ID_LENGTH} characters, without control characters`, 'requestId');
     }
     return parseMqttBody(body, requestId, deviceId, withDefaults(limits));
   } catch (error) {
@@ -69,10 +60,7 @@ function parseMqttBody(body: Record<string, unknown>, requestId: string, deviceI
   const entries = Object.entries(body.attributes);
   const fields = ['cohort', 'payloadType', 'installed'].filter((f) => body[f] !== undefined).length;
   if (entries.length + fields > limit.maxParameters) {
-    throw new DeviceRequestError(
-      'too-many-parameters',
-      `at most ${limit.maxParameters} attributes and fields are allowed, got ${entries.length + fields}`,
-    );
+    throw new DeviceRequestError('too-many-parameters', `at most ${limit.maxParameters} attributes and fields are allowed, got ${entries.length + fields}`);
   }
   const attributes = new AttributeCollector(limit);
   for (const [key, raw] of entries) {
@@ -119,11 +107,7 @@ function parseMqttInstalled(raw: unknown, limit: RequestLimits): { installed: Ma
   if (raw === undefined) return { installed, hashes: [] };
   if (!Array.isArray(raw)) throw new DeviceRequestError('bad-installed', 'installed must be an array', 'installed');
   if (raw.length > limit.maxInstalled) {
-    throw new DeviceRequestError(
-      'too-many-installed',
-      `installed may list at most ${limit.maxInstalled} components, got ${raw.length}`,
-      'installed',
-    );
+    throw new DeviceRequestError('too-many-installed', `installed may list at most ${limit.maxInstalled} components, got ${raw.length}`, 'installed');
   }
   const components = new Set<string>();
   raw.forEach((entry: unknown, i) => {

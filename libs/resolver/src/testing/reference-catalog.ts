@@ -60,12 +60,7 @@ export function referenceSnapshot(): CatalogSnapshot {
       },
       {
         name: 'ipModule',
-        artifacts: [
-          artifact('ipModule', '5.6.9'),
-          artifact('ipModule', '5.6.14'),
-          artifact('ipModule', '5.6.30'),
-          artifact('ipModule', '6.15.008', '5.6.30'),
-        ],
+        artifacts: [artifact('ipModule', '5.6.9'), artifact('ipModule', '5.6.14'), artifact('ipModule', '5.6.30'), artifact('ipModule', '6.15.008', '5.6.30')],
         channels: [{ name: 'prod', version: '6.15.008', flags: ['alarmpanel'], allowDowngrade: false }],
       },
     ],

@@ -15,7 +15,6 @@ describe(FleetSimulator.name, () => {
 
   afterAll(async () => appliance.dispose());
 
-
   it('brings devices through their offers over MQTT, bridges included, verifying every download', async () => {
     const fleet = new FleetSimulator({
       devices: 12,

@@ -230,7 +230,18 @@ class SimulatedDevice {
 
 /** A fleet of simulated devices against one appliance. Emits 'progress' with the counters. */
 export class FleetSimulator extends EventEmitter {
-  readonly counters: FleetCounters = { connected: 0, checks: 0, offers: 0, announcements: 0, downloads: 0, downloadedBytes: 0, hashMismatches: 0, installed: 0, failed: 0, errors: 0 };
+  readonly counters: FleetCounters = {
+    connected: 0,
+    checks: 0,
+    offers: 0,
+    announcements: 0,
+    downloads: 0,
+    downloadedBytes: 0,
+    hashMismatches: 0,
+    installed: 0,
+    failed: 0,
+    errors: 0,
+  };
   private readonly devices: SimulatedDevice[];
 
   constructor(private readonly options: FleetOptions) {

@@ -19,7 +19,10 @@ function share(value: string): number {
 }
 
 function attributes(value: string): Record<string, string> {
-  const pairs = value.split(/[,&]/).filter(Boolean).map((pair) => pair.split('='));
+  const pairs = value
+    .split(/[,&]/)
+    .filter(Boolean)
+    .map((pair) => pair.split('='));
   if (pairs.some((pair) => pair.length !== 2 || !pair[0])) throw new InvalidArgumentError('expected key=value pairs, e.g. cpuArch=armv8,attrGamer=prod');
   return Object.fromEntries(pairs);
 }
