@@ -16,6 +16,8 @@ describe('the appliance as a process, on embedded defaults', () => {
     let key: string;
     try {
       key = readFileSync(join(dataDir.path, 'initial-admin-key'), 'utf8').trim();
+      // The log line may reach the pipe after the listening line (pino writes asynchronously).
+      await waitForOutput(first, (output) => output.includes(key));
       expect(first.output()).toContain(key);
       const stored = await upload(first.url, 'os_armv8', '1.1.0', Buffer.from('firmware bytes'), { key });
       expect(stored.status).toBe(201);
