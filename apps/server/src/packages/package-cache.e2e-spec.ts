@@ -40,15 +40,24 @@ describe('GET /package answer cache', () => {
   }
 
   /** The whole answer as bytes on the wire, without the Date header (the only part allowed to differ). */
-  function raw(baseUrl: string, method: 'GET' | 'HEAD', target: string, ifNoneMatch?: string): Promise<string> {
+  function raw(baseUrl: string, method: 'GET' | 'HEAD', target: string, ifNoneMatch?: string | string[]): Promise<string> {
     const { hostname, port } = new URL(baseUrl);
     return new Promise((resolve, reject) => {
       const socket = connect(Number(port), hostname);
       const chunks: Buffer[] = [];
       socket.on('data', (chunk) => chunks.push(chunk));
       socket.on('error', reject);
-      socket.on('end', () => resolve(Buffer.concat(chunks).toString('latin1').replace(/\r\nDate: [^\r]*/, '')));
-      const header = ifNoneMatch === undefined ? '' : `If-None-Match: ${ifNoneMatch}\r\n`;
+      socket.on('end', () =>
+        resolve(
+          Buffer.concat(chunks)
+            .toString('latin1')
+            .replace(/\r\nDate: [^\r]*/, ''),
+        ),
+      );
+      const header = [ifNoneMatch ?? []]
+        .flat()
+        .map((value) => `If-None-Match: ${value}\r\n`)
+        .join('');
       socket.end(`${method} ${target} HTTP/1.1\r\nHost: ${hostname}\r\n${header}Connection: close\r\n\r\n`);
     });
   }
@@ -60,7 +69,7 @@ describe('GET /package answer cache', () => {
   }
 
   const FOUR = 'cpuArch=armv8&attrGamer=prod&attrCellular=prod';
-  const cases: () => [label: string, target: string, ifNoneMatch?: string][] = () => [
+  const cases: () => [label: string, target: string, ifNoneMatch?: string | string[]][] = () => [
     ['one component', '/package?cpuArch=armv8&payloadType=metadataOnly'],
     ['four components', `/package?${FOUR}&payloadType=metadataOnly`],
     ['the same, parameters reordered', `/package?payloadType=metadataOnly&attrCellular=prod&attrGamer=prod&cpuArch=armv8`],
@@ -72,6 +81,8 @@ describe('GET /package answer cache', () => {
     ['the same hash, weak and upper-case', `/package?${FOUR}&payloadType=metadataOnly`, `W/"${md5('os_armv8@1.1.0').toUpperCase()}"`],
     ['hashes and junk tokens', `/package?${FOUR}&payloadType=metadataOnly`, ` "not-a-hash", *, ${sha256('scoreboard@1.0.0')},`],
     ['an empty If-None-Match', `/package?${FOUR}&payloadType=metadataOnly`, ''],
+    ['If-None-Match on two lines', `/package?${FOUR}&payloadType=metadataOnly`, [`"${md5('os_armv8@1.1.0')}"`, md5('modemFW@1.0')]],
+    ['If-None-Match on two lines, all installed (304)', `/package?${FOUR}`, [md5('os_armv8@1.1.0'), ['scoreboard@1.0.0', 'videoStreamer@0.0.1', 'modemFW@1.0'].map(md5).join(',')]],
     ['everything installed (304)', `/package?${FOUR}&payloadType=metadataOnly`, ['os_armv8@1.1.0', 'scoreboard@1.0.0', 'videoStreamer@0.0.1', 'modemFW@1.0'].map(md5).join(', ')],
     ['everything installed, full payload (304)', `/package?${FOUR}`, ['os_armv8@1.1.0', 'scoreboard@1.0.0', 'videoStreamer@0.0.1', 'modemFW@1.0'].map(md5).join(', ')],
     ['a bridge by installed=', '/package?cpuArch=armv8&attrAlarmpanel=prod&installed=ipModule@5.6.14&payloadType=metadataOnly'],
@@ -119,7 +130,13 @@ describe('GET /package answer cache', () => {
   it('counts cached answers in the HTTP metrics like any other', async () => {
     const series = async () => {
       const text = await (await fetch(`${cached.url}/metrics`)).text();
-      const value = (line: string) => Number(text.split('\n').find((l) => l.startsWith(`${line} `))?.split(' ')[1] ?? 0);
+      const value = (line: string) =>
+        Number(
+          text
+            .split('\n')
+            .find((l) => l.startsWith(`${line} `))
+            ?.split(' ')[1] ?? 0,
+        );
       return {
         get200: value('ota_http_requests_total{method="GET",route="/package",status="200"}'),
         head304: value('ota_http_requests_total{method="HEAD",route="/package",status="304"}'),
