@@ -177,7 +177,7 @@ export const fmt = (n, digits = 2) => n.toFixed(digits);
 export const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 /**
- * wrk (C, epoll) as the load generator for request rates: a Node generator such as autocannon
+ * wrk (C, epoll) as the load generator for request rates: a load generator written in Node
  * saturates its own core well below what nginx serves, which flatters every ratio against nginx.
  * Installed from Debian when missing and running as root; otherwise the error says how.
  */

@@ -1,7 +1,7 @@
 // bench/package: GET /package with the sample data loaded (four 10 MiB binaries for the query below).
 //  - the full payload (tar.gz of the four binaries), first, on a fresh appliance: time to first
 //    byte, MB/s, and the appliance's RSS growth while CONCURRENT clients download it at once;
-//  - metadataOnly under wrk (a C load generator: a Node one such as autocannon saturates its own
+//  - metadataOnly under wrk (a C load generator: a Node one saturates its own
 //    core long before nginx does, which flattered every earlier ratio against nginx), against nginx
 //    (`worker_processes 1`) serving the identical JSON as a static file, and a bare Node
 //    `http.createServer` answering the same bytes (the ceiling of any Node server on this machine).
