@@ -10,7 +10,21 @@ export interface RosterPeer {
   lastSeen: string;
 }
 
-/** The body of `POST /peers/register`. */
+/** What an agent sends to `POST /peers/register`. */
+export interface PeerRegistration {
+  /** Site id shared by the agents of one site. */
+  site: string;
+  /** libp2p peer id (base58). */
+  peerId: string;
+  /** Its multiaddrs. */
+  addrs: string[];
+  /** Its HTTP base URL for devices. */
+  httpUrl?: string;
+  /** With DEVICE_AUTH=token: the registered device whose token is sent as `Authorization: Bearer`. */
+  deviceId?: string;
+}
+
+/** The answer of `POST /peers/register`. */
 export interface RosterResponse {
   /** The site's other live peers, most recently seen first. */
   peers: RosterPeer[];

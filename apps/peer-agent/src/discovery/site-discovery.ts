@@ -1,4 +1,4 @@
-import type { RosterResponse } from '@app/manifest';
+import type { PeerRegistration, RosterResponse } from '@app/manifest';
 import type { Logger } from '../logging/logger';
 import type { PeerInfo } from '../p2p/chunk-protocol';
 import type { SitePeers } from './site-peers';
@@ -11,7 +11,7 @@ export interface DiscoveryNode {
 }
 
 export interface RosterClient {
-  register(body: { site: string; peerId: string; addrs: string[]; httpUrl?: string }): Promise<RosterResponse>;
+  register(body: Omit<PeerRegistration, 'deviceId'>): Promise<RosterResponse>;
 }
 
 export interface SiteDiscoveryOptions {

@@ -88,3 +88,35 @@ describe(`${OriginClient.name} chunk ranges`, () => {
     expect(got).toEqual([0]);
   });
 });
+
+describe(`${OriginClient.name} roster registration`, () => {
+  let server: Server | undefined;
+  afterEach(async () => {
+    server?.closeAllConnections();
+    await new Promise((r) => server?.close(r));
+  });
+
+  it("reports why the appliance refused a registration, in the appliance's words", async () => {
+    const message = 'peer id 12D3KooW… is bound to another device; an operator can release it with DELETE /api/v1/peers/{peerId}';
+    const origin = await serve((req, res) => {
+      if (req.url !== '/peers/register') return false;
+      res.writeHead(409, { 'content-type': 'application/json' }).end(JSON.stringify({ statusCode: 409, error: 'Conflict', message }));
+      return true;
+    });
+    server = origin.server;
+    const refused = await new OriginClient(origin.url).register({ site: 'plant-7', peerId: 'p', addrs: [] }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(OriginError);
+    expect((refused as OriginError).message).toBe(`POST /peers/register: HTTP 409: ${message}`);
+  });
+
+  it('still reports the status when the refusal has no readable message', async () => {
+    const origin = await serve((req, res) => {
+      if (req.url !== '/peers/register') return false;
+      res.writeHead(502, { 'content-type': 'text/html' }).end('<html>bad gateway</html>');
+      return true;
+    });
+    server = origin.server;
+    const refused = await new OriginClient(origin.url).register({ site: 'plant-7', peerId: 'p', addrs: [] }).catch((error: unknown) => error);
+    expect((refused as OriginError).message).toBe('POST /peers/register: HTTP 502');
+  });
+});

@@ -1,4 +1,4 @@
-import { chunkByteRange, chunkLength, type Manifest, type RosterPeer, type RosterResponse } from '@app/manifest';
+import { chunkByteRange, chunkLength, type Manifest, type PeerRegistration, type RosterPeer, type RosterResponse } from '@app/manifest';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 
@@ -214,7 +214,7 @@ export class OriginClient {
     return JSON.parse((await readCapped(res, SMALL_JSON_MAX_BYTES)).toString('utf8'));
   }
 
-  async register(body: { site: string; peerId: string; addrs: string[]; httpUrl?: string }): Promise<RosterResponse> {
+  async register(body: Omit<PeerRegistration, 'deviceId'>): Promise<RosterResponse> {
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
     if (this.device) headers.authorization = `Bearer ${this.device.token}`;
     const res = await this.request('/peers/register', {
@@ -223,8 +223,12 @@ export class OriginClient {
       body: JSON.stringify(this.device ? { ...body, deviceId: this.device.id } : body),
     });
     if (res.status !== 200 && res.status !== 201) {
-      await res.body?.cancel();
-      throw new OriginError(`POST /peers/register: HTTP ${res.status}`, res.status);
+      // The appliance says why it refused (a peer id bound to another device, another site): log its words.
+      const reason = await readCapped(res, SMALL_JSON_MAX_BYTES)
+        .then((body) => (JSON.parse(body.toString('utf8')) as { message?: unknown }).message)
+        .catch(() => undefined);
+      const detail = typeof reason === 'string' ? `: ${reason.slice(0, 300)}` : '';
+      throw new OriginError(`POST /peers/register: HTTP ${res.status}${detail}`, res.status);
     }
     const doc = JSON.parse((await readCapped(res, SMALL_JSON_MAX_BYTES)).toString('utf8')) as Partial<RosterResponse>;
     // lastSeen is not checked: the agent never reads it.

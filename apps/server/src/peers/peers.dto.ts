@@ -1,4 +1,4 @@
-import type { RosterPeer, RosterResponse as Roster } from '@app/manifest';
+import type { PeerRegistration, RosterPeer, RosterResponse as Roster } from '@app/manifest';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import { NAME_PATTERN } from '../artifacts/names';
@@ -11,7 +11,7 @@ export const MULTIADDR_PATTERN = /^(\/[!-.0-~]+)+$/;
 export const MAX_ADDRS = 16;
 export const MAX_ADDR_LENGTH = 256;
 
-export class RegisterPeerDto {
+export class RegisterPeerDto implements PeerRegistration {
   @ApiProperty({ example: 'plant-7', description: 'Site id shared by the agents of one site (1-64 letters, digits, ".", "_", "-"; compared exactly)' })
   @IsString()
   @Matches(NAME_PATTERN, { message: 'site must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit' })
