@@ -15,6 +15,9 @@ export interface HttpServerSettings {
   maxHeaderBytes: number;
 }
 
+/** How long a shutdown lets answers under way finish (Kubernetes allows 30 s for the whole stop by default). */
+const SHUTDOWN_DRAIN_MS = 10_000;
+
 /** How long a connection answered with an error stays open for reading, so the client gets the answer rather than a reset. */
 const LINGER_MS = 2000;
 
@@ -157,6 +160,27 @@ export function createHttpServer(settings: HttpServerSettings, listener?: Reques
 export class ConfiguredExpressAdapter extends ExpressAdapter {
   constructor(private readonly settings: HttpServerSettings) {
     super();
+  }
+
+  /**
+   * Stops listening, closes idle keep-alive connections at once, and lets answers under way finish
+   * for at most {@link SHUTDOWN_DRAIN_MS} before their connections are cut: a client that keeps a
+   * connection busy (a stalled download) must not hold a shutdown for as long as it likes.
+   */
+  override async close(): Promise<void> {
+    const server = this.getHttpServer() as Server | undefined;
+    if (!server) {
+      await super.close();
+      return;
+    }
+    server.closeIdleConnections();
+    const cut = setTimeout(() => server.closeAllConnections(), SHUTDOWN_DRAIN_MS);
+    cut.unref();
+    try {
+      await super.close();
+    } finally {
+      clearTimeout(cut);
+    }
   }
 
   override initHttpServer(options: NestApplicationOptions): void {
