@@ -21,7 +21,8 @@ export function errorBody(statusCode: number, message: string | string[]): Error
   return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message };
 }
 
-function statusOf(code: DomainErrorCode): number {
+/** The HTTP status of each domain error; MQTT offers carry the same status (docs/mqtt.md), so this table is theirs too. */
+export function httpStatusOf(code: DomainErrorCode): number {
   switch (code) {
     case 'InvalidInput':
       return HttpStatus.BAD_REQUEST;
@@ -70,7 +71,7 @@ export function toHttpError(error: unknown): HttpError {
   }
   const domain = asDomainError(error);
   if (!domain) return { status: HttpStatus.INTERNAL_SERVER_ERROR, body: errorBody(HttpStatus.INTERNAL_SERVER_ERROR, INTERNAL_ERROR_MESSAGE), headers };
-  const status = statusOf(domain.code);
+  const status = httpStatusOf(domain.code);
   if (domain.details?.retryAfterSeconds !== undefined) headers['Retry-After'] = String(domain.details.retryAfterSeconds);
   if (status === HttpStatus.PAYLOAD_TOO_LARGE) headers['Connection'] = 'close';
   if (status === HttpStatus.UNAUTHORIZED) headers['WWW-Authenticate'] = 'Bearer';

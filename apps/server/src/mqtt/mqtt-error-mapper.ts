@@ -1,6 +1,6 @@
 import { DeviceRequestError } from '@app/resolver';
 import { asDomainError, INTERNAL_ERROR_MESSAGE } from '../common/as-domain-error';
-import type { DomainErrorCode } from '../common/domain-error';
+import { httpStatusOf } from '../common/http-error-mapper';
 import { DATABASE_RETRY_AFTER_SECONDS } from '../database/driver-errors';
 
 /**
@@ -19,30 +19,6 @@ export interface ErrorOffer {
   retryAfter?: number;
 }
 
-function statusOf(code: DomainErrorCode): number {
-  switch (code) {
-    case 'InvalidInput':
-      return 400;
-    case 'ParameterTooLong':
-      return 414;
-    case 'NotFound':
-      return 404;
-    case 'Conflict':
-      return 409;
-    case 'PayloadTooLarge':
-      return 413;
-    case 'Unauthenticated':
-      return 401;
-    case 'Forbidden':
-      return 403;
-    case 'Unavailable':
-    case 'ColdStorage':
-      return 503;
-    case 'InsufficientStorage':
-      return 507;
-  }
-}
-
 /**
  * The MQTT transport's one error mapping: every check that fails gets an offer saying why, never
  * silence. A refused check is a 4xx; a store the answer needs being unreachable is a 503 with
@@ -53,7 +29,7 @@ export function toErrorOffer(error: unknown, requestId: string | undefined): Err
   const echoed = error instanceof DeviceRequestError ? (error.requestId ?? requestId) : requestId;
   const domain = asDomainError(error);
   if (!domain) return { requestId: echoed, status: 500, message: INTERNAL_ERROR_MESSAGE };
-  const status = statusOf(domain.code);
+  const status = httpStatusOf(domain.code);
   const retryAfter = domain.details?.retryAfterSeconds ?? (status === 503 ? DATABASE_RETRY_AFTER_SECONDS : undefined);
   return { requestId: echoed, status, message: domain.message, ...(retryAfter !== undefined && { retryAfter }) };
 }
